@@ -1,0 +1,165 @@
+"""Goal-level events: submission, acceptance, planning, replanning, completion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta
+
+from callsheet.events.envelope import Event, Id, NonNegative, Payload, Text
+
+__all__ = [
+    "Budget",
+    "GoalAccepted",
+    "GoalAcceptedData",
+    "GoalCancelled",
+    "GoalCancelledData",
+    "GoalCompleted",
+    "GoalCompletedData",
+    "GoalRejected",
+    "GoalRejectedData",
+    "GoalScopeChanged",
+    "GoalScopeChangedData",
+    "GoalSubmitted",
+    "GoalSubmittedData",
+    "PlanProposed",
+    "PlanProposedData",
+    "PlannedTask",
+    "Replanned",
+    "ReplannedData",
+]
+
+
+class Budget(Payload, kw_only=True):
+    """Spending limits for a goal; an unset limit is unlimited."""
+
+    max_cost_usd: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description="Money limit in USD.")] = None
+    max_tokens: Annotated[NonNegative | None, Meta(description="Token limit, all models.")] = None
+
+
+class GoalSubmittedData(Payload, kw_only=True):
+    """A user or service asks the crew for something."""
+
+    title: Annotated[str, Meta(min_length=1, max_length=512, description="Short name.")]
+    description: Annotated[Text, Meta(description="What is wanted, in full.")] = ""
+    requested_by: Annotated[Id | None, Meta(description="Who asked.")] = None
+    constraints: Annotated[list[Text], Meta(description="Constraints the result must meet.")] = []
+    budget: Annotated[Budget | None, Meta(description="Spending limits.")] = None
+
+
+class GoalSubmitted(Event, tag="goal.submitted"):
+    """A goal was submitted to the controller."""
+
+    data: GoalSubmittedData
+
+
+class GoalAcceptedData(Payload, kw_only=True):
+    """The controller validated the goal and started a supervisor for it."""
+
+    supervisor: Annotated[Id, Meta(description="Agent id of the supervisor in charge.")]
+
+
+class GoalAccepted(Event, tag="goal.accepted"):
+    """The controller accepted a goal."""
+
+    data: GoalAcceptedData
+
+
+class GoalRejectedData(Payload, kw_only=True):
+    """The controller refused the goal."""
+
+    reason: Annotated[Text, Meta(description="Why, for the person who submitted it.")]
+
+
+class GoalRejected(Event, tag="goal.rejected"):
+    """The controller rejected a goal."""
+
+    data: GoalRejectedData
+
+
+class GoalScopeChangedData(Payload, kw_only=True):
+    """The requester changed what the goal asks for, mid-flight."""
+
+    change: Annotated[Text, Meta(description="What is added, removed or altered.")]
+    requested_by: Annotated[Id | None, Meta(description="Who asked for the change.")] = None
+
+
+class GoalScopeChanged(Event, tag="goal.scope_changed"):
+    """The scope of a goal changed; the supervisor replans."""
+
+    data: GoalScopeChangedData
+
+
+class GoalCancelledData(Payload, kw_only=True):
+    """The goal is abandoned."""
+
+    reason: Annotated[Text, Meta(description="Why the goal was cancelled.")]
+
+
+class GoalCancelled(Event, tag="goal.cancelled"):
+    """A goal was cancelled."""
+
+    data: GoalCancelledData
+
+
+class GoalCompletedData(Payload, kw_only=True):
+    """The supervisor assembled the final result."""
+
+    outcome: Annotated[
+        Literal["succeeded", "failed", "partial"], Meta(description="How the goal ended.")
+    ]
+    summary: Annotated[Text, Meta(description="The assembled result, in short.")] = ""
+    artifact_ids: Annotated[list[Id], Meta(description="Artifacts making up the result.")] = []
+
+
+class GoalCompleted(Event, tag="goal.completed"):
+    """A goal reached its end."""
+
+    data: GoalCompletedData
+
+
+class PlannedTask(Payload, kw_only=True):
+    """One task of a plan."""
+
+    task_id: Annotated[Id, Meta(description="Id of the task.")]
+    title: Annotated[str, Meta(min_length=1, max_length=512, description="Short name.")]
+    role: Annotated[Id, Meta(description="Worker role that should do it.")]
+    depends_on: Annotated[list[Id], Meta(description="Tasks that must finish first.")] = []
+    priority: Annotated[int, Meta(ge=0, le=9, description="0 is most urgent.")] = 5
+    estimate_seconds: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description="Expected duration.")] = None
+
+
+class PlanProposedData(Payload, kw_only=True):
+    """The supervisor's decomposition of a goal."""
+
+    plan_version: Annotated[int, Meta(ge=1, description="Increases with every replan.")]
+    tasks: Annotated[list[PlannedTask], Meta(description="The tasks of the plan.")]
+    rationale: Annotated[Text, Meta(description="Why the goal is cut this way.")] = ""
+
+
+class PlanProposed(Event, tag="plan.proposed"):
+    """A supervisor proposed a plan for a goal."""
+
+    data: PlanProposedData
+
+
+class ReplannedData(Payload, kw_only=True):
+    """The plan changed: what triggered it and what is different."""
+
+    plan_version: Annotated[int, Meta(ge=1, description="The new plan's version.")]
+    trigger: Annotated[
+        Literal[
+            "task_failed", "scope_changed", "complexity", "opportunity", "conflict", "other"
+        ],
+        Meta(description="What made the supervisor replan."),
+    ]
+    reason: Annotated[Text, Meta(description="Why, in words.")]
+    added: Annotated[list[PlannedTask], Meta(description="New tasks.")] = []
+    removed: Annotated[list[Id], Meta(description="Task ids dropped from the plan.")] = []
+    cause_task_id: Annotated[Id | None, Meta(description="The task that triggered it.")] = None
+
+
+class Replanned(Event, tag="plan.replanned"):
+    """A supervisor changed the plan."""
+
+    data: ReplannedData

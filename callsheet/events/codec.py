@@ -1,0 +1,145 @@
+"""Strict JSON encoding and decoding of catalog events.
+
+Every failure raises one ``EventDecodeError`` naming the field (a JSON path)
+and the problem: not JSON, not UTF-8, too large, unknown type, unknown or
+missing field, wrong type, or a value out of its range.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+
+from callsheet.events.catalog import EVENT_TYPES, TASK_LEVEL_TYPES, AnyEvent
+from callsheet.events.envelope import Event
+from callsheet.events.errors import EventDecodeError
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "decode",
+    "decode_trusted",
+    "encode",
+    "from_dict",
+    "to_dict",
+    "validate",
+]
+
+DEFAULT_MAX_EVENT_BYTES: Final = 64 * 1024 * 1024
+"""Largest encoded event accepted; events over the server's message limit are stored
+in the object store, so this bounds memory, not what the log can hold."""
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+_PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+_FIELD_RE = re.compile(r"field `(?P<name>[^`]*)`")
+
+
+def encode(event: Event) -> bytes:
+    """Encode an event as its JSON envelope (the body stored in the log)."""
+    return _encoder.encode(event)
+
+
+def _explain(exc: msgspec.ValidationError | msgspec.DecodeError) -> EventDecodeError:
+    text = str(exc)
+    match = _PATH_RE.match(text)
+    message = match.group("msg") if match else text
+    path = (match.group("path") if match else None) or "$"
+    if not isinstance(exc, msgspec.ValidationError):
+        return EventDecodeError("$", f"not valid JSON ({message})")
+    field = _FIELD_RE.search(message)
+    if field and ("missing required field" in message or "unknown field" in message):
+        # msgspec reports the object's path; name the field itself.
+        path = f"{path}.{field.group('name')}"
+        problem = "is required but missing" if "missing" in message else "is not a known field"
+        return EventDecodeError(path, problem)
+    if path == "$.type" and message.startswith("Invalid value"):
+        return EventDecodeError(
+            "$.type", f"{message.removeprefix('Invalid value ')} is not a known event type"
+        )
+    return EventDecodeError(path, message[0].lower() + message[1:] if message else message)
+
+
+def _check_semantics(event: Event) -> Event:
+    """Checks that the schema alone cannot express."""
+    if event.event_type in TASK_LEVEL_TYPES and event.task_id is None:
+        raise EventDecodeError("$.task_id", f"is required for {event.event_type} events")
+    return event
+
+
+def decode(data: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> AnyEvent:
+    """Decode untrusted bytes into a catalog event, strictly.
+
+    Args:
+        data: The JSON envelope.
+        max_bytes: Inputs larger than this are refused before parsing.
+
+    Raises:
+        EventDecodeError: The input is not a valid event; the error names the field.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > max_bytes:
+        raise EventDecodeError("$", f"event is {len(raw)} bytes, over the limit of {max_bytes}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventDecodeError("$", f"not valid UTF-8 (bad byte at offset {exc.start})") from None
+    if not raw.lstrip().startswith(b"{"):
+        try:
+            msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise _explain(exc) from None
+        raise EventDecodeError("$", "must be a JSON object (the event envelope)")
+    try:
+        event = _decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _explain(exc) from None
+    return _check_semantics(event)  # type: ignore[return-value]
+
+
+def decode_trusted(data: bytes | memoryview) -> AnyEvent:
+    """Decode bytes read back from the log, which were validated when appended.
+
+    Skips the size and UTF-8 checks of ``decode``; still raises ``EventDecodeError``
+    on anything msgspec refuses.
+    """
+    try:
+        return _decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _explain(exc) from None
+
+
+def from_dict(obj: Any) -> AnyEvent:
+    """Build an event from already-parsed JSON (a dict with ``type``), strictly.
+
+    Raises:
+        EventDecodeError: ``obj`` is not a valid event.
+    """
+    if not isinstance(obj, dict):
+        raise EventDecodeError("$", "must be a JSON object (the event envelope)")
+    try:
+        event = msgspec.convert(obj, AnyEvent, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc) from None
+    return _check_semantics(event)  # type: ignore[return-value]
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """Return the event as plain JSON-compatible builtins."""
+    result: dict[str, Any] = msgspec.to_builtins(event)
+    return result
+
+
+def validate(event: Event) -> Event:
+    """Re-check a constructed event against the catalog's constraints.
+
+    msgspec checks constraints when decoding, not when a Struct is built in
+    code, so the store validates what it appends with this round trip.
+
+    Raises:
+        EventDecodeError: The event breaks a constraint; the error names the field.
+    """
+    if type(event) not in EVENT_TYPES.values():
+        raise EventDecodeError("$.type", f"{type(event).__name__} is not a catalog event")
+    return decode_trusted(encode(event))

@@ -1,0 +1,1 @@
+"""callsheet.ingress."""
