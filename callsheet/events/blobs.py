@@ -1,0 +1,75 @@
+"""Large event bodies in the JetStream Object Store, addressed by their digest."""
+
+from __future__ import annotations
+
+import hashlib
+
+from nats.js import JetStreamContext
+from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+from callsheet.events.errors import StoreError
+from callsheet.events.wire import BlobRef
+
+__all__ = ["BlobStore", "digest_of"]
+
+
+def digest_of(data: bytes) -> str:
+    """Return ``sha256:<hex>`` of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    """Content-addressed blobs: putting the same bytes twice stores them once."""
+
+    def __init__(self, js: JetStreamContext, bucket: str) -> None:
+        self._js = js
+        self._bucket = bucket
+        self._obs: ObjectStore | None = None
+
+    async def _store(self) -> ObjectStore:
+        if self._obs is None:
+            try:
+                self._obs = await self._js.object_store(self._bucket)
+            except (BucketNotFoundError, NotFoundError):
+                self._obs = await self._js.create_object_store(
+                    self._bucket,
+                    config=ObjectStoreConfig(
+                        description="callsheet: bodies of events over the message size limit",
+                        storage=StorageType.FILE,
+                    ),
+                )
+        return self._obs
+
+    async def put(self, data: bytes) -> BlobRef:
+        """Store ``data`` (idempotent) and return its reference."""
+        digest = digest_of(data)
+        name = digest.replace(":", "-")
+        obs = await self._store()
+        try:
+            info = await obs.get_info(name)
+            present = info.size == len(data) and not info.deleted
+        except (ObjectNotFoundError, NotFoundError):
+            present = False
+        if not present:
+            await obs.put(name, data)
+        return BlobRef(bucket=self._bucket, name=name, digest=digest, size=len(data))
+
+    async def get(self, ref: BlobRef) -> bytes:
+        """Fetch a blob and check its digest.
+
+        Raises:
+            StoreError: The blob is missing or its content does not match the digest.
+        """
+        obs = await self._store() if ref.bucket == self._bucket else None
+        if obs is None:
+            obs = await self._js.object_store(ref.bucket)
+        try:
+            result = await obs.get(ref.name)
+        except (ObjectNotFoundError, NotFoundError) as exc:
+            raise StoreError(f"blob {ref.name} is missing from bucket {ref.bucket}") from exc
+        data = result.data or b""
+        if digest_of(data) != ref.digest:
+            raise StoreError(f"blob {ref.name} does not match its digest {ref.digest}")
+        return data

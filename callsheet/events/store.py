@@ -1,0 +1,640 @@
+"""The event log on JetStream: append, read, subscribe.
+
+Guarantees, and how each is obtained:
+
+- **Idempotent appends.** The event id is the ``Nats-Msg-Id``; within the stream's
+  duplicate window the server drops a repeated id and answers with the stored
+  position, so a retried append never duplicates. A repeated id whose body differs
+  from the stored one raises ``DuplicateEventIdError``; the stored event is kept.
+- **Optimistic concurrency per entity.** ``expected_last_seq`` becomes
+  ``Nats-Expected-Last-Subject-Sequence`` over the entity's subject range. When the
+  server refuses, the store looks for the event in that range: if an earlier attempt
+  was stored (its ack was lost), ``append`` returns that position with
+  ``duplicate=True``; otherwise it raises ``ConcurrencyConflict``.
+- **Atomic batches** use JetStream atomic batch publish: all events are stored, at
+  consecutive sequences, or none. A batch over ``StoreConfig.max_batch`` (the
+  server's limit, 1000 by default) is refused with ``BatchTooLargeError`` before
+  anything is sent; it is never split, since that would break atomicity.
+- **Large events** (over the server's message limit) are stored in the Object
+  Store; the log keeps a pointer with the digest, resolved transparently on read.
+- **Ordered reads and subscriptions** use an ordered consumer: catch-up and live
+  delivery are one consumer, so there is no gap and no duplicate at the switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Self
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError, NotFoundError
+from ulid import ULID
+
+from callsheet.events.blobs import BlobStore
+from callsheet.events.catalog import AnyEvent
+from callsheet.events.codec import decode_trusted, encode, validate
+from callsheet.events.envelope import Event
+from callsheet.events.errors import (
+    AppendError,
+    BatchTooLargeError,
+    ConcurrencyConflict,
+    DuplicateEventIdError,
+    EventDecodeError,
+    StoreError,
+)
+from callsheet.events.stream import StoreConfig, ensure_stream
+from callsheet.events.subjects import encode_token, entity_filter, event_subject, stream_filter
+from callsheet.events.wire import H_BLOB, H_MSG_ID, BlobPointer, BlobRef, headers_for
+
+__all__ = [
+    "Appended",
+    "CorruptEventError",
+    "EntityKey",
+    "EventStore",
+    "EventSubscription",
+    "StoredEvent",
+]
+
+EntityKey = tuple[str, str | None]
+"""(goal id, task id or None): the entity an event belongs to."""
+
+_ERR_WRONG_LAST_SEQ: Final = 10071
+_ERR_BATCH_DUP_ID: Final = 10201
+_H_EXPECTED_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
+_H_EXPECTED_SUBJ: Final = "Nats-Expected-Last-Subject-Sequence-Subject"
+_H_BATCH_ID: Final = "Nats-Batch-Id"
+_H_BATCH_SEQ: Final = "Nats-Batch-Sequence"
+_H_BATCH_COMMIT: Final = "Nats-Batch-Commit"
+_HEADER_ROOM: Final = 4096  # room left for headers under the server's max_payload
+_LAST_SEQ_RE = re.compile(r"wrong last sequence: (\d+)")
+_pointer_encoder = msgspec.json.Encoder()
+_pointer_decoder = msgspec.json.Decoder(BlobPointer)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where an event was stored.
+
+    Attributes:
+        seq: Stream sequence of the event.
+        event_id: The event's id.
+        duplicate: True when the event was already stored (a retry, or a lost ack).
+    """
+
+    seq: int
+    event_id: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event read back from the log, with its position.
+
+    Attributes:
+        seq: Stream sequence.
+        subject: Subject it is stored on.
+        stored_at: Server time of storage.
+        event: The decoded event.
+        pending: Matching events after this one when it was delivered (0: caught up).
+    """
+
+    seq: int
+    subject: str
+    stored_at: datetime
+    event: AnyEvent
+    pending: int = 0
+
+
+class CorruptEventError(StoreError):
+    """A message in the log is not a valid event (it bypassed the store and the gatekeeper)."""
+
+    def __init__(self, seq: int, subject: str, reason: str) -> None:
+        self.seq = seq
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"message {seq} on {subject} is not a valid event: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    event: Event
+    subject: str
+    body: bytes
+    headers: dict[str, str]
+    entity: EntityKey
+
+
+class EventStore:
+    """The append-only event log of callsheet, on a JetStream stream."""
+
+    def __init__(self, nc: Client, config: StoreConfig | None = None) -> None:
+        """Wrap a connected client; call ``open`` instead to also create the stream."""
+        self._nc = nc
+        self._config = config or StoreConfig()
+        self._js: JetStreamContext = nc.jetstream(timeout=10.0)
+        self._blobs = BlobStore(self._js, self._config.blob_bucket)
+
+    @classmethod
+    async def open(cls, nc: Client, config: StoreConfig | None = None) -> Self:
+        """Return a store, creating the stream or verifying an existing one.
+
+        Raises:
+            StreamConfigError: The stream exists with settings that break the log's guarantees.
+        """
+        store = cls(nc, config)
+        await ensure_stream(store._js, store._config)
+        return store
+
+    @property
+    def config(self) -> StoreConfig:
+        """The store's configuration."""
+        return self._config
+
+    @property
+    def nc(self) -> Client:
+        """The NATS connection the store uses."""
+        return self._nc
+
+    # -- append ---------------------------------------------------------------
+
+    async def _prepare(self, event: Event, traceparent: str | None, *, check: bool) -> _Prepared:
+        if check:
+            validate(event)
+        body = encode(event)
+        headers = headers_for(event, traceparent=traceparent)
+        limit = self._nc.max_payload - _HEADER_ROOM
+        if len(body) > limit:
+            ref = await self._blobs.put(body)
+            body = _pointer_encoder.encode(_pointer(event, ref))
+            headers[H_BLOB] = ref.digest
+        subject = event_subject(
+            event.goal_id, event.task_id, event.event_type, event.route_role, root=self._config.root
+        )
+        return _Prepared(event, subject, body, headers, (event.goal_id, event.task_id))
+
+    async def append(
+        self,
+        event: Event,
+        *,
+        expected_last_seq: int | None = None,
+        traceparent: str | None = None,
+        timeout: float = 5.0,
+        retries: int = 2,
+    ) -> Appended:
+        """Append one event.
+
+        Args:
+            event: The event; it is validated against the catalog first.
+            expected_last_seq: The entity's last sequence the caller based this on
+                (0: the entity must have no event yet); None appends unconditionally.
+            traceparent: W3C trace context to carry in the headers.
+            timeout: Seconds to wait for the server's ack per attempt.
+            retries: Attempts after a timed-out ack; safe, since the id dedups.
+
+        Returns:
+            The stored position; ``duplicate`` is set if the event was already stored.
+
+        Raises:
+            EventDecodeError: The event breaks a constraint of the catalog.
+            ConcurrencyConflict: Another event was appended to the entity since.
+            DuplicateEventIdError: The id is stored with a different body.
+            AppendError: The server refused the event for another reason.
+        """
+        prep = await self._prepare(event, traceparent, check=True)
+        headers = dict(prep.headers)
+        if expected_last_seq is not None:
+            if expected_last_seq < 0:
+                raise ValueError("expected_last_seq cannot be negative")
+            headers[_H_EXPECTED_SEQ] = str(expected_last_seq)
+            headers[_H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
+        for attempt in range(retries + 1):
+            try:
+                ack = await self._js.publish(
+                    prep.subject, prep.body, timeout=timeout, headers=headers
+                )
+            except nats.errors.TimeoutError:
+                if attempt == retries:
+                    raise AppendError(
+                        f"no ack for event {event.id} after {retries + 1} attempts; "
+                        "it may or may not be stored: append it again, it will not duplicate"
+                    ) from None
+                continue
+            except APIError as exc:
+                if exc.err_code == _ERR_WRONG_LAST_SEQ and expected_last_seq is not None:
+                    return await self._resolve_conflict(prep, expected_last_seq, exc.description)
+                raise AppendError(f"server refused event {event.id}: {exc.description}") from exc
+            if ack.duplicate:
+                await self._check_same_body(prep, ack.seq)
+            return Appended(ack.seq, event.id, bool(ack.duplicate))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def append_many(
+        self, events: Iterable[Event], *, timeout: float = 10.0
+    ) -> list[Appended]:
+        """Append events one by one, pipelined (not atomic); each is idempotent.
+
+        This is the fast path for bulk writes: acks are awaited together.
+
+        Raises:
+            EventDecodeError: An event breaks a constraint (nothing is sent).
+            DuplicateEventIdError: An id is stored with a different body.
+            AppendError: The server refused an event.
+        """
+        prepared = [await self._prepare(e, None, check=True) for e in events]
+        futures = [
+            await self._js.publish_async(p.subject, p.body, headers=p.headers) for p in prepared
+        ]
+        results: list[Appended] = []
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        except APIError as exc:
+            raise AppendError(f"server refused an event: {exc.description}") from exc
+        except TimeoutError:
+            raise AppendError(
+                "acks timed out; append the same events again, they will not duplicate"
+            ) from None
+        for prep, ack in zip(prepared, acks, strict=True):
+            if ack.duplicate:
+                await self._check_same_body(prep, ack.seq)
+            results.append(Appended(ack.seq, prep.event.id, bool(ack.duplicate)))
+        return results
+
+    async def append_batch(
+        self,
+        events: Sequence[Event],
+        *,
+        expected: Mapping[EntityKey, int] | None = None,
+        timeout: float = 10.0,
+    ) -> list[Appended]:
+        """Append events atomically: all are stored, at consecutive sequences, or none.
+
+        Args:
+            events: At most ``config.max_batch`` events with distinct ids.
+            expected: Expected last sequence per entity ``(goal_id, task_id)``; each
+                entity named must have an event in the batch. The expectation is
+                put on the first event of that entity, as the server requires.
+            timeout: Seconds to wait for the commit's ack.
+
+        Raises:
+            BatchTooLargeError: More events than the server accepts in one batch.
+            ConcurrencyConflict: An entity moved past its expected sequence.
+            DuplicateEventIdError: An id is stored with a different body, or repeated.
+            AppendError: The server refused the batch for another reason.
+        """
+        if len(events) > self._config.max_batch:
+            raise BatchTooLargeError(len(events), self._config.max_batch)
+        if not events:
+            return []
+        prepared = [await self._prepare(e, None, check=True) for e in events]
+        ids = [p.event.id for p in prepared]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise AppendError(f"batch contains event id {dup} more than once")
+        expected = dict(expected or {})
+        firsts: dict[EntityKey, int] = {}
+        for index, prep in enumerate(prepared):
+            firsts.setdefault(prep.entity, index)
+        missing = [key for key in expected if key not in firsts]
+        if missing:
+            raise ValueError(f"expected sequence given for entities with no event in batch: {missing}")
+        batch_id = str(ULID())
+        inbox = self._nc.new_inbox()
+        reply: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+
+        async def on_reply(msg: Msg) -> None:
+            if not reply.done():
+                reply.set_result(msg)
+
+        sub = await self._nc.subscribe(inbox, cb=on_reply)
+        try:
+            last = len(prepared) - 1
+            for index, prep in enumerate(prepared):
+                headers = dict(prep.headers)
+                headers[_H_BATCH_ID] = batch_id
+                headers[_H_BATCH_SEQ] = str(index + 1)
+                if prep.entity in expected and firsts[prep.entity] == index:
+                    headers[_H_EXPECTED_SEQ] = str(expected[prep.entity])
+                    headers[_H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
+                if index == last:
+                    headers[_H_BATCH_COMMIT] = "1"
+                await self._nc.publish(
+                    prep.subject, prep.body, reply=inbox if index == last else "", headers=headers
+                )
+            try:
+                msg = await asyncio.wait_for(reply, timeout)
+            except TimeoutError:
+                raise AppendError(
+                    f"no ack for atomic batch {batch_id}; it may or may not be stored: "
+                    "append the same events again, they will not duplicate"
+                ) from None
+        finally:
+            await sub.unsubscribe()
+        answer: dict[str, Any] = msgspec.json.decode(msg.data) if msg.data else {}
+        error = answer.get("error")
+        if error is None:
+            end = int(answer["seq"])
+            count = int(answer.get("count", len(prepared)))
+            if count != len(prepared):
+                raise AppendError(f"server stored {count} of {len(prepared)} batch events")
+            return [
+                Appended(end - count + 1 + i, p.event.id, False) for i, p in enumerate(prepared)
+            ]
+        code = error.get("err_code")
+        text = str(error.get("description", error))
+        if code in (_ERR_WRONG_LAST_SEQ, _ERR_BATCH_DUP_ID):
+            stored = await self._already_stored_batch(prepared)
+            if stored is not None:
+                return stored
+            if code == _ERR_WRONG_LAST_SEQ:
+                entity = next(
+                    (key for key in expected if key in firsts), (prepared[0].entity)
+                )
+                match = _LAST_SEQ_RE.search(text)
+                raise ConcurrencyConflict(
+                    self._entity_range(entity),
+                    expected.get(entity, -1),
+                    int(match.group(1)) if match else None,
+                )
+            raise AppendError(f"atomic batch refused: {text} (some ids are already stored)")
+        raise AppendError(f"atomic batch refused: {text}")
+
+    # -- lost acks, duplicates and conflicts ----------------------------------
+
+    def _entity_range(self, entity: EntityKey) -> str:
+        return entity_filter(entity[0], entity[1], root=self._config.root)
+
+    async def _check_same_body(self, prep: _Prepared, seq: int) -> None:
+        raw = await self._js.get_msg(self._config.stream, seq, direct=True)
+        if raw.data != prep.body:
+            raise DuplicateEventIdError(prep.event.id, seq)
+
+    async def _find(self, prep: _Prepared, *, start_seq: int | None) -> tuple[int, bytes] | None:
+        """Find an event by id on its own subject, from start_seq or the dedup window."""
+        since = None
+        if start_seq is None:
+            window = self._config.duplicate_window + 60.0
+            since = datetime.now(UTC) - timedelta(seconds=window)
+        async for msg in self._messages([prep.subject], from_seq=start_seq, since=since):
+            if msg.headers and msg.headers.get(H_MSG_ID) == prep.event.id:
+                return msg.metadata.sequence.stream, msg.data
+        return None
+
+    async def _resolve_conflict(
+        self, prep: _Prepared, expected: int, description: str | None
+    ) -> Appended:
+        found = await self._find(prep, start_seq=expected + 1)
+        if found is not None:
+            seq, body = found
+            if body != prep.body:
+                raise DuplicateEventIdError(prep.event.id, seq)
+            return Appended(seq, prep.event.id, duplicate=True)
+        match = _LAST_SEQ_RE.search(description or "")
+        raise ConcurrencyConflict(
+            self._entity_range(prep.entity), expected, int(match.group(1)) if match else None
+        )
+
+    async def _already_stored_batch(self, prepared: list[_Prepared]) -> list[Appended] | None:
+        """Tell whether a refused batch was in fact committed earlier (a lost ack)."""
+        found = await self._find(prepared[0], start_seq=None)
+        if found is None:
+            for prep in prepared[1:]:
+                other = await self._find(prep, start_seq=None)
+                if other is not None:
+                    raise DuplicateEventIdError(prep.event.id, other[0])
+            return None
+        first, body = found
+        if body != prepared[0].body:
+            raise DuplicateEventIdError(prepared[0].event.id, first)
+        results = []
+        for offset, prep in enumerate(prepared):
+            raw = await self._js.get_msg(self._config.stream, first + offset, direct=True)
+            if (raw.headers or {}).get(H_MSG_ID) != prep.event.id or raw.data != prep.body:
+                raise DuplicateEventIdError(prep.event.id, first + offset)
+            results.append(Appended(first + offset, prep.event.id, duplicate=True))
+        return results
+
+    # -- read -----------------------------------------------------------------
+
+    def filters(
+        self,
+        *,
+        goal_id: str | None = None,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Return the subject filters selecting a goal, a task and/or event types.
+
+        Types may name a category with ``*`` (``task.*``).
+        """
+        root = self._config.root
+        goal = "*" if goal_id is None else encode_token(goal_id)
+        if task_id is not None:
+            kind, entity = "task", encode_token(task_id)
+        else:
+            kind, entity = "*", "*"
+        if not types:
+            if goal_id is None and task_id is None:
+                return [stream_filter(root)]
+            return [f"{root}.ev.{goal}.{kind}.{entity}.>"]
+        result = []
+        for event_type in types:
+            category, dot, action = event_type.partition(".")
+            if not dot or not category or not action or "." in action:
+                raise ValueError(f"event type filter {event_type!r} must be 'category.action'")
+            result.append(f"{root}.ev.{goal}.{kind}.{entity}.*.{category}.{action}")
+        return sorted(set(result))
+
+    async def _messages(
+        self,
+        filters: list[str],
+        *,
+        from_seq: int | None = None,
+        since: datetime | None = None,
+        follow: bool = False,
+    ) -> AsyncIterator[Msg]:
+        config = ConsumerConfig(filter_subjects=filters if len(filters) > 1 else None)
+        policy = DeliverPolicy.ALL
+        if from_seq is not None and from_seq > 1:
+            policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = from_seq
+        elif since is not None:
+            policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        sub = await self._js.subscribe(
+            filters[0],
+            stream=self._config.stream,
+            ordered_consumer=True,
+            config=config,
+            deliver_policy=policy,
+            idle_heartbeat=2.0,
+            pending_msgs_limit=65536,
+            pending_bytes_limit=256 * 1024 * 1024,
+        )
+        try:
+            if not follow:
+                info = await sub.consumer_info()
+                delivered = info.delivered.consumer_seq if info.delivered else 0
+                if not info.num_pending and not delivered:
+                    return
+            async for msg in sub.messages:
+                yield msg
+                if not follow and msg.metadata.num_pending == 0:
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def _stored(self, msg: Msg) -> StoredEvent:
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        data = msg.data
+        try:
+            if msg.headers and H_BLOB in msg.headers:
+                pointer = _pointer_decoder.decode(data)
+                data = await self._blobs.get(pointer.data_ref)
+            event = decode_trusted(data)
+        except (EventDecodeError, msgspec.DecodeError, StoreError) as exc:
+            raise CorruptEventError(seq, msg.subject, str(exc)) from exc
+        return StoredEvent(seq, msg.subject, meta.timestamp, event, meta.num_pending)
+
+    async def read(
+        self,
+        *,
+        goal_id: str | None = None,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        from_seq: int | None = None,
+        until_seq: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> AsyncIterator[StoredEvent]:
+        """Read stored events in order, up to the end of the log as it was when reading began.
+
+        Args:
+            goal_id: Only this goal's events.
+            task_id: Only this task's events.
+            types: Only these types (``task.assigned``) or categories (``task.*``).
+            from_seq: First stream sequence to read.
+            until_seq: Last stream sequence to read (inclusive).
+            since: Only events stored at or after this time.
+            until: Only events stored at or before this time.
+
+        Raises:
+            CorruptEventError: A stored message is not a valid event.
+        """
+        filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
+        if until_seq is not None and from_seq is not None and until_seq < from_seq:
+            return
+        async for msg in self._messages(filters, from_seq=from_seq, since=since):
+            meta = msg.metadata
+            if until_seq is not None and meta.sequence.stream > until_seq:
+                return
+            if until is not None and meta.timestamp > until:
+                return
+            yield await self._stored(msg)
+
+    def subscribe(
+        self,
+        *,
+        goal_id: str | None = None,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        from_seq: int | None = None,
+        since: datetime | None = None,
+    ) -> EventSubscription:
+        """Catch up from a position, then continue live, in order, with no gap or duplicate.
+
+        Use as ``async with store.subscribe(...) as sub: async for stored in sub: ...``.
+        """
+        filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
+        return EventSubscription(self, filters, from_seq=from_seq, since=since)
+
+    async def get(self, seq: int) -> StoredEvent:
+        """Return the event stored at ``seq``.
+
+        Raises:
+            StoreError: There is no event at that sequence.
+        """
+        try:
+            raw = await self._js.get_msg(self._config.stream, seq, direct=True)
+        except NotFoundError as exc:
+            raise StoreError(f"no event at sequence {seq}") from exc
+        data = raw.data or b""
+        if raw.headers and H_BLOB in raw.headers:
+            data = await self._blobs.get(_pointer_decoder.decode(data).data_ref)
+        try:
+            event = decode_trusted(data)
+        except EventDecodeError as exc:
+            raise CorruptEventError(seq, raw.subject or "", str(exc)) from exc
+        stored_at = raw.time or datetime.now(UTC)
+        return StoredEvent(seq, raw.subject or "", stored_at, event, 0)
+
+    async def last_seq(self, goal_id: str, task_id: str | None = None) -> int:
+        """Return the last sequence of an entity's events (0 if it has none)."""
+        try:
+            raw = await self._js.get_msg(
+                self._config.stream, subject=entity_filter(goal_id, task_id, root=self._config.root)
+            )
+        except NotFoundError:
+            return 0
+        return raw.seq or 0
+
+    async def stream_last_seq(self) -> int:
+        """Return the last sequence of the whole log (0 when empty)."""
+        info = await self._js.stream_info(self._config.stream)
+        return info.state.last_seq
+
+
+class EventSubscription:
+    """A live, ordered view of the log; see ``EventStore.subscribe``."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        filters: list[str],
+        *,
+        from_seq: int | None,
+        since: datetime | None,
+    ) -> None:
+        self._store = store
+        self._messages = store._messages(filters, from_seq=from_seq, since=since, follow=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> StoredEvent:
+        msg = await self._messages.__anext__()
+        return await self._store._stored(msg)
+
+    async def close(self) -> None:
+        """Stop the subscription and delete its consumer."""
+        await self._messages.aclose()
+
+
+def _pointer(event: Event, ref: BlobRef) -> BlobPointer:
+    return BlobPointer(
+        type=event.event_type,
+        id=event.id,
+        schema_version=event.schema_version,
+        occurred_at=event.occurred_at,
+        producer=event.producer,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        goal_id=event.goal_id,
+        task_id=event.task_id,
+        data_ref=ref,
+    )

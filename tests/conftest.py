@@ -1,0 +1,88 @@
+"""Test harness: a real nats-server per session, a fresh stream per test.
+
+``--nats-url nats://host:port`` (or ``CALLSHEET_TEST_NATS_URL``) runs the whole
+suite against an external server instead; every test still gets its own stream,
+subject root and blob bucket, so runs never see each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from ulid import ULID
+
+from callsheet.events.store import EventStore
+from callsheet.events.stream import StoreConfig
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--nats-url",
+        default=os.environ.get("CALLSHEET_TEST_NATS_URL"),
+        help="run against this NATS server (JetStream enabled) instead of starting one",
+    )
+
+
+@pytest.fixture(scope="session")
+def external_nats_url(request: pytest.FixtureRequest) -> str | None:
+    value = request.config.getoption("--nats-url")
+    return str(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def nats_url(
+    external_nats_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of the session's server: started here on a free port unless --nats-url is given."""
+    if external_nats_url:
+        yield external_nats_url
+        return
+    from callsheet.broker.process import NatsServerProcess  # noqa: PLC0415
+
+    server = NatsServerProcess(store_dir=tmp_path_factory.mktemp("nats-store"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url, name="callsheet-tests", connect_timeout=5)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def store_config() -> StoreConfig:
+    """A stream, subject root and bucket that no other test uses."""
+    uid = str(ULID()).lower()
+    return StoreConfig(stream=f"T_{uid}", root=f"t{uid}", blob_bucket=f"B_{uid}")
+
+
+@pytest.fixture
+async def store(nc: Client, store_config: StoreConfig) -> AsyncIterator[EventStore]:
+    store = await EventStore.open(nc, store_config)
+    yield store
+    if not os.environ.get("CALLSHEET_TEST_KEEP_STREAMS"):
+        js = nc.jetstream()
+        await js.delete_stream(store_config.stream)
+        try:
+            await js.delete_object_store(store_config.blob_bucket)
+        except Exception:  # the bucket exists only if a test stored a large event
+            pass
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder used as CALLSHEET_HOME."""
+    monkeypatch.setenv("CALLSHEET_HOME", str(tmp_path))
+    return tmp_path
