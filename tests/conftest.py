@@ -7,6 +7,7 @@ subject root and blob bucket, so runs never see each other's events.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,7 +43,7 @@ def nats_url(
     if external_nats_url:
         yield external_nats_url
         return
-    from callsheet.broker.process import NatsServerProcess  # noqa: PLC0415
+    from callsheet.broker.process import NatsServerProcess
 
     server = NatsServerProcess(store_dir=tmp_path_factory.mktemp("nats-store"))
     server.start()
@@ -75,10 +76,9 @@ async def store(nc: Client, store_config: StoreConfig) -> AsyncIterator[EventSto
     if not os.environ.get("CALLSHEET_TEST_KEEP_STREAMS"):
         js = nc.jetstream()
         await js.delete_stream(store_config.stream)
-        try:
+        # The bucket exists only if a test stored a large event.
+        with contextlib.suppress(Exception):
             await js.delete_object_store(store_config.blob_bucket)
-        except Exception:  # the bucket exists only if a test stored a large event
-            pass
 
 
 @pytest.fixture

@@ -68,7 +68,9 @@ def _check_semantics(event: Event) -> Event:
     return event
 
 
-def decode(data: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> AnyEvent:
+def decode(
+    data: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> AnyEvent:
     """Decode untrusted bytes into a catalog event, strictly.
 
     Args:
@@ -78,7 +80,11 @@ def decode(data: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAU
     Raises:
         EventDecodeError: The input is not a valid event; the error names the field.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError as exc:
+        problem = f"not valid UTF-8 (lone surrogate at index {exc.start})"
+        raise EventDecodeError("$", problem) from None
     if len(raw) > max_bytes:
         raise EventDecodeError("$", f"event is {len(raw)} bytes, over the limit of {max_bytes}")
     try:
@@ -138,8 +144,13 @@ def validate(event: Event) -> Event:
     code, so the store validates what it appends with this round trip.
 
     Raises:
-        EventDecodeError: The event breaks a constraint; the error names the field.
+        EventDecodeError: The event breaks a constraint (or holds a value JSON cannot
+            carry); the error names the field.
     """
     if type(event) not in EVENT_TYPES.values():
         raise EventDecodeError("$.type", f"{type(event).__name__} is not a catalog event")
-    return decode_trusted(encode(event))
+    try:
+        body = encode(event)
+    except (msgspec.EncodeError, TypeError, ValueError) as exc:
+        raise EventDecodeError("$", f"cannot be encoded as JSON ({exc})") from None
+    return _check_semantics(decode_trusted(body))

@@ -10,8 +10,12 @@ from ulid import ULID
 
 __all__ = ["EVENT_ID_PATTERN", "derived_event_id", "is_event_id", "new_event_id"]
 
-EVENT_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
-"""Crockford base32 ULID, upper case, 26 characters."""
+EVENT_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$(?!\n)"
+"""Crockford base32 ULID, upper case, 26 characters.
+
+``(?!\\n)`` stops Python's ``$`` from also matching before a trailing newline (an id
+is a header value); in JSON Schema's ECMA dialect it is a no-op.
+"""
 
 _EVENT_ID_RE = re.compile(EVENT_ID_PATTERN)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -41,4 +45,4 @@ def derived_event_id(cause_id: str, handler: str, index: int) -> str:
 
 def is_event_id(value: str) -> bool:
     """Tell whether ``value`` is a well-formed event id."""
-    return _EVENT_ID_RE.match(value) is not None
+    return _EVENT_ID_RE.fullmatch(value) is not None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
@@ -305,7 +305,9 @@ class EventStore:
             firsts.setdefault(prep.entity, index)
         missing = [key for key in expected if key not in firsts]
         if missing:
-            raise ValueError(f"expected sequence given for entities with no event in batch: {missing}")
+            raise ValueError(
+                f"expected sequence given for entities with no event in batch: {missing}"
+            )
         batch_id = str(ULID())
         inbox = self._nc.new_inbox()
         reply: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
@@ -355,9 +357,7 @@ class EventStore:
             if stored is not None:
                 return stored
             if code == _ERR_WRONG_LAST_SEQ:
-                entity = next(
-                    (key for key in expected if key in firsts), (prepared[0].entity)
-                )
+                entity = next((key for key in expected if key in firsts), (prepared[0].entity))
                 match = _LAST_SEQ_RE.search(text)
                 raise ConcurrencyConflict(
                     self._entity_range(entity),
@@ -460,7 +460,7 @@ class EventStore:
         from_seq: int | None = None,
         since: datetime | None = None,
         follow: bool = False,
-    ) -> AsyncIterator[Msg]:
+    ) -> AsyncGenerator[Msg, None]:
         config = ConsumerConfig(filter_subjects=filters if len(filters) > 1 else None)
         policy = DeliverPolicy.ALL
         if from_seq is not None and from_seq > 1:
@@ -468,7 +468,7 @@ class EventStore:
             config.opt_start_seq = from_seq
         elif since is not None:
             policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            config.opt_start_time = since.astimezone(UTC)
         sub = await self._js.subscribe(
             filters[0],
             stream=self._config.stream,
@@ -605,7 +605,9 @@ class EventSubscription:
         since: datetime | None,
     ) -> None:
         self._store = store
-        self._messages = store._messages(filters, from_seq=from_seq, since=since, follow=True)
+        self._messages: AsyncGenerator[Msg, None] = store._messages(
+            filters, from_seq=from_seq, since=since, follow=True
+        )
 
     async def __aenter__(self) -> Self:
         return self

@@ -85,7 +85,12 @@ def _problems(actual: StreamConfig, config: StoreConfig) -> list[str]:
         problems.append(f"retention is {actual.retention}, not limits")
     drops = any(
         limit not in (None, -1, 0)
-        for limit in (actual.max_msgs, actual.max_bytes, actual.max_age, actual.max_msgs_per_subject)
+        for limit in (
+            actual.max_msgs,
+            actual.max_bytes,
+            actual.max_age,
+            actual.max_msgs_per_subject,
+        )
     )
     if drops and actual.discard != DiscardPolicy.NEW:
         problems.append("a limit is set with discard=old, which drops history silently")
@@ -110,7 +115,9 @@ async def ensure_stream(js: JetStreamContext, config: StoreConfig) -> StreamConf
     actual = info.config
     problems = _problems(actual, config)
     if problems:
-        raise StreamConfigError(f"stream {config.stream} cannot hold the log: " + "; ".join(problems))
+        raise StreamConfigError(
+            f"stream {config.stream} cannot hold the log: " + "; ".join(problems)
+        )
     if not actual.allow_atomic or not actual.allow_direct:
         actual.allow_atomic = True
         actual.allow_direct = True

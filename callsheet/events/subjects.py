@@ -162,9 +162,7 @@ def entity_filter(goal_id: str, task_id: str | None = None, *, root: str = DEFAU
     return f"{_check_root(root)}.ev.{goal}.task.{encode_token(task_id)}.>"
 
 
-def type_filter(
-    event_type: str, *, goal_id: str | None = None, root: str = DEFAULT_ROOT
-) -> str:
+def type_filter(event_type: str, *, goal_id: str | None = None, root: str = DEFAULT_ROOT) -> str:
     """Return the filter for one event type (``task.assigned``) or category (``task.*``)."""
     category, _, action = event_type.partition(".")
     if action == "*":

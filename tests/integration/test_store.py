@@ -181,7 +181,10 @@ async def test_batch_limits(nc: Client, store: EventStore, store_config: StoreCo
 async def test_large_event_goes_to_object_store(nc: Client, store: EventStore) -> None:
     big_output = "transcript line\n" * 400_000  # 6.4 MB, over the 1 MB message limit
     event = TaskResult.new(
-        data=TaskResultData(worker="w1", output=big_output), goal_id=GOAL, task_id="t", producer="w1"
+        data=TaskResultData(worker="w1", output=big_output),
+        goal_id=GOAL,
+        task_id="t",
+        producer="w1",
     )
     appended = await store.append(event)
     assert (await store.get(appended.seq)).event == event
@@ -225,7 +228,7 @@ async def test_read_filters(store: EventStore) -> None:
     cut = stored[2].stored_at
     assert await ids(until=cut) == [s.seq for s in stored if s.stored_at <= cut]
     assert await ids(since=datetime.now(UTC) + timedelta(hours=1)) == []
-    with pytest.raises(ValueError, match="category.action"):
+    with pytest.raises(ValueError, match=r"category\.action"):
         await ids(types=["nodot"])
 
 

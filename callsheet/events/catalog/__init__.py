@@ -191,7 +191,7 @@ AnyEvent: TypeAlias = (
 """Any event of the catalog; decoding picks the class from the ``type`` tag."""
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    str(cls.__struct_config__.tag): cls for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+    str(cls.__struct_config__.tag): cls for cls in AnyEvent.__args__
 }
 """Every event class of the catalog, by its ``type``."""
 

@@ -20,12 +20,12 @@ __all__ = [
 ]
 
 Digest = Annotated[
-    str, Meta(pattern=r"^sha256:[0-9a-f]{64}$", description="sha256:<hex> of the content.")
+    str, Meta(pattern=r"^sha256:[0-9a-f]{64}$(?!\n)", description="sha256:<hex> of the content.")
 ]
 Usd = Annotated[float, Meta(ge=0, description="Amount in US dollars.")]
 
 
-class ModelCalledData(Payload, kw_only=True):
+class ModelCalledData(Payload, kw_only=True, frozen=True):
     """A model call, recorded so that a replay never calls the model again."""
 
     agent: Annotated[Id, Meta(description="Agent that made the call.")]
@@ -34,20 +34,22 @@ class ModelCalledData(Payload, kw_only=True):
     request_digest: Annotated[Digest, Meta(description="Digest of the canonical request.")]
     request: Annotated[Json, Meta(description="The request (messages, tools).")] = None
     response: Annotated[Json, Meta(description="The model's answer, as structured data.")]
-    stop_reason: Annotated[Annotated[str, Meta(max_length=64)] | None, Meta(description="Why it stopped.")] = None
+    stop_reason: Annotated[
+        Annotated[str, Meta(max_length=64)] | None, Meta(description="Why it stopped.")
+    ] = None
     input_tokens: Annotated[NonNegative, Meta(description="Tokens sent.")] = 0
     output_tokens: Annotated[NonNegative, Meta(description="Tokens received.")] = 0
     cost_usd: Usd = 0.0
     latency_ms: Annotated[float, Meta(ge=0, description="Wall time of the call.")] = 0.0
 
 
-class ModelCalled(Event, tag="model.called"):
+class ModelCalled(Event, tag="model.called", frozen=True):
     """An agent called a model."""
 
     data: ModelCalledData
 
 
-class ToolCalledData(Payload, kw_only=True):
+class ToolCalledData(Payload, kw_only=True, frozen=True):
     """A tool call (or any other non-deterministic input), recorded for replay."""
 
     agent: Annotated[Id, Meta(description="Agent that made the call.")]
@@ -58,13 +60,13 @@ class ToolCalledData(Payload, kw_only=True):
     error: Annotated[Text | None, Meta(description="The error, if it failed.")] = None
 
 
-class ToolCalled(Event, tag="tool.called"):
+class ToolCalled(Event, tag="tool.called", frozen=True):
     """An agent called a tool."""
 
     data: ToolCalledData
 
 
-class UsageRecordedData(Payload, kw_only=True):
+class UsageRecordedData(Payload, kw_only=True, frozen=True):
     """Tokens and money spent, for the cost projection."""
 
     agent: Annotated[Id, Meta(description="Agent that spent it.")]
@@ -74,13 +76,13 @@ class UsageRecordedData(Payload, kw_only=True):
     cost_usd: Usd = 0.0
 
 
-class UsageRecorded(Event, tag="usage.recorded"):
+class UsageRecorded(Event, tag="usage.recorded", frozen=True):
     """Usage was recorded."""
 
     data: UsageRecordedData
 
 
-class BudgetExceededData(Payload, kw_only=True):
+class BudgetExceededData(Payload, kw_only=True, frozen=True):
     """A spending limit was crossed."""
 
     scope: Annotated[Literal["goal", "agent", "model"], Meta(description="What is limited.")]
@@ -95,7 +97,7 @@ class BudgetExceededData(Payload, kw_only=True):
     details: Annotated[Json, Meta(description="Extra structured details.")] = None
 
 
-class BudgetExceeded(Event, tag="budget.exceeded"):
+class BudgetExceeded(Event, tag="budget.exceeded", frozen=True):
     """A budget was exceeded."""
 
     data: BudgetExceededData

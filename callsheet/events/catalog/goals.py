@@ -30,14 +30,16 @@ __all__ = [
 ]
 
 
-class Budget(Payload, kw_only=True):
+class Budget(Payload, kw_only=True, frozen=True):
     """Spending limits for a goal; an unset limit is unlimited."""
 
-    max_cost_usd: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description="Money limit in USD.")] = None
+    max_cost_usd: Annotated[
+        Annotated[float, Meta(ge=0)] | None, Meta(description="Money limit in USD.")
+    ] = None
     max_tokens: Annotated[NonNegative | None, Meta(description="Token limit, all models.")] = None
 
 
-class GoalSubmittedData(Payload, kw_only=True):
+class GoalSubmittedData(Payload, kw_only=True, frozen=True):
     """A user or service asks the crew for something."""
 
     title: Annotated[str, Meta(min_length=1, max_length=512, description="Short name.")]
@@ -47,62 +49,62 @@ class GoalSubmittedData(Payload, kw_only=True):
     budget: Annotated[Budget | None, Meta(description="Spending limits.")] = None
 
 
-class GoalSubmitted(Event, tag="goal.submitted"):
+class GoalSubmitted(Event, tag="goal.submitted", frozen=True):
     """A goal was submitted to the controller."""
 
     data: GoalSubmittedData
 
 
-class GoalAcceptedData(Payload, kw_only=True):
+class GoalAcceptedData(Payload, kw_only=True, frozen=True):
     """The controller validated the goal and started a supervisor for it."""
 
     supervisor: Annotated[Id, Meta(description="Agent id of the supervisor in charge.")]
 
 
-class GoalAccepted(Event, tag="goal.accepted"):
+class GoalAccepted(Event, tag="goal.accepted", frozen=True):
     """The controller accepted a goal."""
 
     data: GoalAcceptedData
 
 
-class GoalRejectedData(Payload, kw_only=True):
+class GoalRejectedData(Payload, kw_only=True, frozen=True):
     """The controller refused the goal."""
 
     reason: Annotated[Text, Meta(description="Why, for the person who submitted it.")]
 
 
-class GoalRejected(Event, tag="goal.rejected"):
+class GoalRejected(Event, tag="goal.rejected", frozen=True):
     """The controller rejected a goal."""
 
     data: GoalRejectedData
 
 
-class GoalScopeChangedData(Payload, kw_only=True):
+class GoalScopeChangedData(Payload, kw_only=True, frozen=True):
     """The requester changed what the goal asks for, mid-flight."""
 
     change: Annotated[Text, Meta(description="What is added, removed or altered.")]
     requested_by: Annotated[Id | None, Meta(description="Who asked for the change.")] = None
 
 
-class GoalScopeChanged(Event, tag="goal.scope_changed"):
+class GoalScopeChanged(Event, tag="goal.scope_changed", frozen=True):
     """The scope of a goal changed; the supervisor replans."""
 
     data: GoalScopeChangedData
 
 
-class GoalCancelledData(Payload, kw_only=True):
+class GoalCancelledData(Payload, kw_only=True, frozen=True):
     """The goal is abandoned."""
 
     reason: Annotated[Text, Meta(description="Why the goal was cancelled.")]
 
 
-class GoalCancelled(Event, tag="goal.cancelled"):
+class GoalCancelled(Event, tag="goal.cancelled", frozen=True):
     """A goal was cancelled."""
 
     data: GoalCancelledData
 
 
-class GoalCompletedData(Payload, kw_only=True):
+class GoalCompletedData(Payload, kw_only=True, frozen=True):
     """The supervisor assembled the final result."""
 
     outcome: Annotated[
@@ -112,13 +114,13 @@ class GoalCompletedData(Payload, kw_only=True):
     artifact_ids: Annotated[list[Id], Meta(description="Artifacts making up the result.")] = []
 
 
-class GoalCompleted(Event, tag="goal.completed"):
+class GoalCompleted(Event, tag="goal.completed", frozen=True):
     """A goal reached its end."""
 
     data: GoalCompletedData
 
 
-class PlannedTask(Payload, kw_only=True):
+class PlannedTask(Payload, kw_only=True, frozen=True):
     """One task of a plan."""
 
     task_id: Annotated[Id, Meta(description="Id of the task.")]
@@ -126,10 +128,12 @@ class PlannedTask(Payload, kw_only=True):
     role: Annotated[Id, Meta(description="Worker role that should do it.")]
     depends_on: Annotated[list[Id], Meta(description="Tasks that must finish first.")] = []
     priority: Annotated[int, Meta(ge=0, le=9, description="0 is most urgent.")] = 5
-    estimate_seconds: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description="Expected duration.")] = None
+    estimate_seconds: Annotated[
+        Annotated[float, Meta(ge=0)] | None, Meta(description="Expected duration.")
+    ] = None
 
 
-class PlanProposedData(Payload, kw_only=True):
+class PlanProposedData(Payload, kw_only=True, frozen=True):
     """The supervisor's decomposition of a goal."""
 
     plan_version: Annotated[int, Meta(ge=1, description="Increases with every replan.")]
@@ -137,20 +141,18 @@ class PlanProposedData(Payload, kw_only=True):
     rationale: Annotated[Text, Meta(description="Why the goal is cut this way.")] = ""
 
 
-class PlanProposed(Event, tag="plan.proposed"):
+class PlanProposed(Event, tag="plan.proposed", frozen=True):
     """A supervisor proposed a plan for a goal."""
 
     data: PlanProposedData
 
 
-class ReplannedData(Payload, kw_only=True):
+class ReplannedData(Payload, kw_only=True, frozen=True):
     """The plan changed: what triggered it and what is different."""
 
     plan_version: Annotated[int, Meta(ge=1, description="The new plan's version.")]
     trigger: Annotated[
-        Literal[
-            "task_failed", "scope_changed", "complexity", "opportunity", "conflict", "other"
-        ],
+        Literal["task_failed", "scope_changed", "complexity", "opportunity", "conflict", "other"],
         Meta(description="What made the supervisor replan."),
     ]
     reason: Annotated[Text, Meta(description="Why, in words.")]
@@ -159,7 +161,7 @@ class ReplannedData(Payload, kw_only=True):
     cause_task_id: Annotated[Id | None, Meta(description="The task that triggered it.")] = None
 
 
-class Replanned(Event, tag="plan.replanned"):
+class Replanned(Event, tag="plan.replanned", frozen=True):
     """A supervisor changed the plan."""
 
     data: ReplannedData

@@ -40,7 +40,7 @@ __all__ = [
 Priority = Annotated[int, Meta(ge=0, le=9, description="0 is most urgent.")]
 
 
-class TaskPlannedData(Payload, kw_only=True):
+class TaskPlannedData(Payload, kw_only=True, frozen=True):
     """A task exists in the plan, not yet handed to anyone."""
 
     title: Annotated[str, Meta(min_length=1, max_length=512, description="Short name.")]
@@ -52,13 +52,13 @@ class TaskPlannedData(Payload, kw_only=True):
     parent_task_id: Annotated[Id | None, Meta(description="Task this one was split from.")] = None
 
 
-class TaskPlanned(Event, tag="task.planned"):
+class TaskPlanned(Event, tag="task.planned", frozen=True):
     """A task was added to a goal's plan."""
 
     data: TaskPlannedData
 
 
-class TaskAssignedData(Payload, kw_only=True):
+class TaskAssignedData(Payload, kw_only=True, frozen=True):
     """The handoff: here is a task with these inputs."""
 
     role: Annotated[Id, Meta(description="Role whose worker pool takes the task.")]
@@ -79,28 +79,27 @@ class TaskAssignedData(Payload, kw_only=True):
     ] = None
 
 
-
-class TaskAssigned(Event, tag="task.assigned"):
+class TaskAssigned(Event, tag="task.assigned", frozen=True):
     """A task was handed to a role's worker pool."""
 
     data: TaskAssignedData
     route_role_field: ClassVar[str | None] = "role"
 
 
-class TaskStartedData(Payload, kw_only=True):
+class TaskStartedData(Payload, kw_only=True, frozen=True):
     """A worker picked the task up."""
 
     worker: Annotated[Id, Meta(description="Agent id of the worker.")]
     attempt: Annotated[int, Meta(ge=1, description="Which delivery this is.")] = 1
 
 
-class TaskStarted(Event, tag="task.started"):
+class TaskStarted(Event, tag="task.started", frozen=True):
     """A worker started a task."""
 
     data: TaskStartedData
 
 
-class TaskProgressData(Payload, kw_only=True):
+class TaskProgressData(Payload, kw_only=True, frozen=True):
     """I'm X% done, here is intermediate state."""
 
     worker: Annotated[Id, Meta(description="Agent id of the worker.")]
@@ -108,13 +107,13 @@ class TaskProgressData(Payload, kw_only=True):
     note: Annotated[Text, Meta(description="What was just done.")] = ""
 
 
-class TaskProgress(Event, tag="task.progress"):
+class TaskProgress(Event, tag="task.progress", frozen=True):
     """A worker reported progress."""
 
     data: TaskProgressData
 
 
-class TaskBlockedData(Payload, kw_only=True):
+class TaskBlockedData(Payload, kw_only=True, frozen=True):
     """I can't continue because of Y."""
 
     worker: Annotated[Id, Meta(description="Agent id of the worker.")]
@@ -126,13 +125,13 @@ class TaskBlockedData(Payload, kw_only=True):
     ] = "other"
 
 
-class TaskBlocked(Event, tag="task.blocked"):
+class TaskBlocked(Event, tag="task.blocked", frozen=True):
     """A worker is blocked."""
 
     data: TaskBlockedData
 
 
-class TaskQuestionData(Payload, kw_only=True):
+class TaskQuestionData(Payload, kw_only=True, frozen=True):
     """I need clarification on Z."""
 
     question_id: Annotated[Id, Meta(description="Id the answer refers to.")]
@@ -140,13 +139,13 @@ class TaskQuestionData(Payload, kw_only=True):
     question: Annotated[Text, Meta(description="The question.")]
 
 
-class TaskQuestion(Event, tag="task.question"):
+class TaskQuestion(Event, tag="task.question", frozen=True):
     """A worker asked a question."""
 
     data: TaskQuestionData
 
 
-class TaskAnsweredData(Payload, kw_only=True):
+class TaskAnsweredData(Payload, kw_only=True, frozen=True):
     """The answer to a worker's question."""
 
     question_id: Annotated[Id, Meta(description="The question answered.")]
@@ -154,13 +153,13 @@ class TaskAnsweredData(Payload, kw_only=True):
     answered_by: Annotated[Id, Meta(description="Agent or person who answered.")]
 
 
-class TaskAnswered(Event, tag="task.answered"):
+class TaskAnswered(Event, tag="task.answered", frozen=True):
     """A question was answered."""
 
     data: TaskAnsweredData
 
 
-class TaskHeartbeatData(Payload, kw_only=True):
+class TaskHeartbeatData(Payload, kw_only=True, frozen=True):
     """I'm still alive and working; extends the lease."""
 
     worker: Annotated[Id, Meta(description="Agent id of the worker.")]
@@ -168,13 +167,13 @@ class TaskHeartbeatData(Payload, kw_only=True):
     lease_until: Annotated[UtcTime | None, Meta(description="New end of the lease.")] = None
 
 
-class TaskHeartbeat(Event, tag="task.heartbeat"):
+class TaskHeartbeat(Event, tag="task.heartbeat", frozen=True):
     """A worker's heartbeat for a task."""
 
     data: TaskHeartbeatData
 
 
-class TaskCheckpointData(Payload, kw_only=True):
+class TaskCheckpointData(Payload, kw_only=True, frozen=True):
     """Save my state: I can resume from here."""
 
     checkpoint_id: Annotated[Id, Meta(description="Id to resume from.")]
@@ -183,13 +182,13 @@ class TaskCheckpointData(Payload, kw_only=True):
     note: Annotated[Text, Meta(description="What has been done so far.")] = ""
 
 
-class TaskCheckpoint(Event, tag="task.checkpoint"):
+class TaskCheckpoint(Event, tag="task.checkpoint", frozen=True):
     """A worker checkpointed a task."""
 
     data: TaskCheckpointData
 
 
-class TaskResultData(Payload, kw_only=True):
+class TaskResultData(Payload, kw_only=True, frozen=True):
     """Here is my output."""
 
     worker: Annotated[Id, Meta(description="Agent id of the worker.")]
@@ -198,13 +197,13 @@ class TaskResultData(Payload, kw_only=True):
     artifact_ids: Annotated[list[Id], Meta(description="Artifacts produced.")] = []
 
 
-class TaskResult(Event, tag="task.result"):
+class TaskResult(Event, tag="task.result", frozen=True):
     """A worker finished a task."""
 
     data: TaskResultData
 
 
-class TaskFailedData(Payload, kw_only=True):
+class TaskFailedData(Payload, kw_only=True, frozen=True):
     """The task could not be done on this attempt."""
 
     reason: Annotated[Text, Meta(description="What went wrong.")]
@@ -214,25 +213,25 @@ class TaskFailedData(Payload, kw_only=True):
     error: Annotated[Text | None, Meta(description="Error type and message.")] = None
 
 
-class TaskFailed(Event, tag="task.failed"):
+class TaskFailed(Event, tag="task.failed", frozen=True):
     """A task failed."""
 
     data: TaskFailedData
 
 
-class TaskCancelledData(Payload, kw_only=True):
+class TaskCancelledData(Payload, kw_only=True, frozen=True):
     """The task is no longer wanted."""
 
     reason: Annotated[Text, Meta(description="Why it was cancelled.")]
 
 
-class TaskCancelled(Event, tag="task.cancelled"):
+class TaskCancelled(Event, tag="task.cancelled", frozen=True):
     """A task was cancelled."""
 
     data: TaskCancelledData
 
 
-class TaskReassignedData(Payload, kw_only=True):
+class TaskReassignedData(Payload, kw_only=True, frozen=True):
     """The task moves to another role or worker."""
 
     from_role: Annotated[Id, Meta(description="Role that had it.")]
@@ -243,7 +242,7 @@ class TaskReassignedData(Payload, kw_only=True):
     attempts_used: Annotated[NonNegative, Meta(description="Deliveries already spent.")] = 0
 
 
-class TaskReassigned(Event, tag="task.reassigned"):
+class TaskReassigned(Event, tag="task.reassigned", frozen=True):
     """A task was reassigned."""
 
     data: TaskReassignedData

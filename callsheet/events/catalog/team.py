@@ -27,30 +27,32 @@ __all__ = [
 ]
 
 Digest = Annotated[
-    str, Meta(pattern=r"^sha256:[0-9a-f]{64}$", description="sha256:<hex> of the content.")
+    str, Meta(pattern=r"^sha256:[0-9a-f]{64}$(?!\n)", description="sha256:<hex> of the content.")
 ]
 
 
-class ArtifactPublishedData(Payload, kw_only=True):
+class ArtifactPublishedData(Payload, kw_only=True, frozen=True):
     """I produced this output."""
 
     artifact_id: Annotated[Id, Meta(description="Id of the artifact.")]
     name: Annotated[str, Meta(min_length=1, max_length=512, description="File or thing name.")]
     media_type: Annotated[str, Meta(max_length=255, description="MIME type.")] = "text/plain"
     content: Annotated[Text | None, Meta(description="Inline content, if small.")] = None
-    uri: Annotated[Annotated[str, Meta(max_length=2048)] | None, Meta(description="Where it lives.")] = None
+    uri: Annotated[
+        Annotated[str, Meta(max_length=2048)] | None, Meta(description="Where it lives.")
+    ] = None
     digest: Annotated[Digest | None, Meta(description="Digest of the content.")] = None
     size: Annotated[NonNegative | None, Meta(description="Size in bytes.")] = None
     summary: Annotated[Text, Meta(description="What it is.")] = ""
 
 
-class ArtifactPublished(Event, tag="artifact.published"):
+class ArtifactPublished(Event, tag="artifact.published", frozen=True):
     """A worker published an artifact."""
 
     data: ArtifactPublishedData
 
 
-class ContextUpdatedData(Payload, kw_only=True):
+class ContextUpdatedData(Payload, kw_only=True, frozen=True):
     """An entry of the shared context store (the team wiki) was set."""
 
     key: Annotated[Id, Meta(description="Entry key, e.g. 'api.auth.response'.")]
@@ -66,13 +68,13 @@ class ContextUpdatedData(Payload, kw_only=True):
     ] = None
 
 
-class ContextUpdated(Event, tag="context.updated"):
+class ContextUpdated(Event, tag="context.updated", frozen=True):
     """The shared context store changed."""
 
     data: ContextUpdatedData
 
 
-class ConflictDetectedData(Payload, kw_only=True):
+class ConflictDetectedData(Payload, kw_only=True, frozen=True):
     """Two workers are colliding."""
 
     conflict_id: Annotated[Id, Meta(description="Id of the conflict.")]
@@ -84,13 +86,13 @@ class ConflictDetectedData(Payload, kw_only=True):
     description: Annotated[Text, Meta(description="What the collision is.")] = ""
 
 
-class ConflictDetected(Event, tag="conflict.detected"):
+class ConflictDetected(Event, tag="conflict.detected", frozen=True):
     """A conflict was detected."""
 
     data: ConflictDetectedData
 
 
-class ConflictResolvedData(Payload, kw_only=True):
+class ConflictResolvedData(Payload, kw_only=True, frozen=True):
     """How a conflict was settled."""
 
     conflict_id: Annotated[Id, Meta(description="The conflict settled.")]
@@ -103,13 +105,13 @@ class ConflictResolvedData(Payload, kw_only=True):
     notes: Annotated[Text, Meta(description="What each party must now do.")] = ""
 
 
-class ConflictResolved(Event, tag="conflict.resolved"):
+class ConflictResolved(Event, tag="conflict.resolved", frozen=True):
     """A conflict was resolved."""
 
     data: ConflictResolvedData
 
 
-class ReviewRequestedData(Payload, kw_only=True):
+class ReviewRequestedData(Payload, kw_only=True, frozen=True):
     """Check my work."""
 
     review_id: Annotated[Id, Meta(description="Id of the review.")]
@@ -118,24 +120,26 @@ class ReviewRequestedData(Payload, kw_only=True):
     instructions: Annotated[Text, Meta(description="What to look for.")] = ""
 
 
-class ReviewRequested(Event, tag="review.requested"):
+class ReviewRequested(Event, tag="review.requested", frozen=True):
     """A review was requested."""
 
     data: ReviewRequestedData
     route_role_field: ClassVar[str | None] = "reviewer_role"
 
 
-class ReviewFinding(Payload, kw_only=True):
+class ReviewFinding(Payload, kw_only=True, frozen=True):
     """One finding of a review."""
 
     severity: Annotated[
         Literal["info", "minor", "major", "critical"], Meta(description="How bad it is.")
     ]
     message: Annotated[Text, Meta(description="The finding.")]
-    location: Annotated[Annotated[str, Meta(max_length=1024)] | None, Meta(description="Where.")] = None
+    location: Annotated[
+        Annotated[str, Meta(max_length=1024)] | None, Meta(description="Where.")
+    ] = None
 
 
-class ReviewCompletedData(Payload, kw_only=True):
+class ReviewCompletedData(Payload, kw_only=True, frozen=True):
     """Approved, or changes needed."""
 
     review_id: Annotated[Id, Meta(description="The review answered.")]
@@ -147,13 +151,13 @@ class ReviewCompletedData(Payload, kw_only=True):
     summary: Annotated[Text, Meta(description="The verdict in words.")] = ""
 
 
-class ReviewCompleted(Event, tag="review.completed"):
+class ReviewCompleted(Event, tag="review.completed", frozen=True):
     """A review was completed."""
 
     data: ReviewCompletedData
 
 
-class AgentErrorData(Payload, kw_only=True):
+class AgentErrorData(Payload, kw_only=True, frozen=True):
     """An agent could not handle an event, or broke a rule of the topology."""
 
     agent: Annotated[Id, Meta(description="Agent that failed.")]
@@ -166,7 +170,7 @@ class AgentErrorData(Payload, kw_only=True):
     details: Annotated[Json, Meta(description="Extra structured details.")] = None
 
 
-class AgentError(Event, tag="agent.error"):
+class AgentError(Event, tag="agent.error", frozen=True):
     """An agent recorded an error."""
 
     data: AgentErrorData

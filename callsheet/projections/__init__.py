@@ -1,0 +1,1 @@
+"""Projections: pure folds ``state x event -> state`` over the log."""
