@@ -1,7 +1,8 @@
 """Test harness: a real nats-server per session, a fresh stream per test.
 
-``--nats-url nats://host:port`` (or ``CALLSHEET_TEST_NATS_URL``) runs the whole
-suite against an external server instead; every test still gets its own stream,
+``--nats-url nats://host:port[,nats://other:port]`` (or ``CALLSHEET_TEST_NATS_URL``) runs the
+whole suite against an external server or cluster instead (``CALLSHEET_TEST_REPLICAS=3``
+for replicated streams); every test still gets its own stream,
 subject root and blob bucket, so runs never see each other's events.
 """
 
@@ -55,7 +56,9 @@ def nats_url(
 
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url, name="callsheet-tests", connect_timeout=5)
+    client = await nats.connect(
+        servers=nats_url.split(","), name="callsheet-tests", connect_timeout=5
+    )
     try:
         yield client
     finally:
@@ -66,7 +69,10 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 def store_config() -> StoreConfig:
     """A stream, subject root and bucket that no other test uses."""
     uid = str(ULID()).lower()
-    return StoreConfig(stream=f"T_{uid}", root=f"t{uid}", blob_bucket=f"B_{uid}")
+    replicas = int(os.environ.get("CALLSHEET_TEST_REPLICAS", "1"))
+    return StoreConfig(
+        stream=f"T_{uid}", root=f"t{uid}", blob_bucket=f"B_{uid}", replicas=replicas
+    )
 
 
 @pytest.fixture
