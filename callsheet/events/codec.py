@@ -21,6 +21,7 @@ __all__ = [
     "decode",
     "decode_trusted",
     "encode",
+    "encode_validated",
     "from_dict",
     "to_dict",
     "validate",
@@ -147,10 +148,28 @@ def validate(event: Event) -> Event:
         EventDecodeError: The event breaks a constraint (or holds a value JSON cannot
             carry); the error names the field.
     """
+    return decode_trusted(encode_validated(event))
+
+
+def encode_validated(event: Event) -> bytes:
+    """Encode an event after checking it survives the round trip through JSON unchanged.
+
+    Raises:
+        EventDecodeError: The event breaks a constraint, or JSON would alter it.
+    """
     if type(event) not in EVENT_TYPES.values():
         raise EventDecodeError("$.type", f"{type(event).__name__} is not a catalog event")
     try:
         body = encode(event)
     except (msgspec.EncodeError, TypeError, ValueError) as exc:
         raise EventDecodeError("$", f"cannot be encoded as JSON ({exc})") from None
-    return _check_semantics(decode_trusted(body))
+    decoded = _check_semantics(decode_trusted(body))
+    if decoded != event:
+        # JSON would silently change it (NaN or infinity becoming null, a tuple or a
+        # non-string key, a sub-minute UTC offset): refuse rather than store altered data.
+        raise EventDecodeError(
+            "$",
+            "would change when stored as JSON (non-finite number, tuple, non-string key "
+            "or sub-minute UTC offset)",
+        )
+    return body

@@ -41,7 +41,7 @@ from ulid import ULID
 
 from callsheet.events.blobs import BlobStore
 from callsheet.events.catalog import AnyEvent
-from callsheet.events.codec import decode_trusted, encode, validate
+from callsheet.events.codec import decode_trusted, encode, encode_validated
 from callsheet.events.envelope import Event
 from callsheet.events.errors import (
     AppendError,
@@ -167,9 +167,7 @@ class EventStore:
     # -- append ---------------------------------------------------------------
 
     async def _prepare(self, event: Event, traceparent: str | None, *, check: bool) -> _Prepared:
-        if check:
-            validate(event)
-        body = encode(event)
+        body = encode_validated(event) if check else encode(event)
         headers = headers_for(event, traceparent=traceparent)
         limit = self._nc.max_payload - _HEADER_ROOM
         if len(body) > limit:

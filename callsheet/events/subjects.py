@@ -74,9 +74,12 @@ def encode_token(value: str) -> str:
         The token; ``decode_token`` gives ``value`` back.
 
     Raises:
-        SubjectError: The id is empty or too long.
+        SubjectError: The id is empty, too long or not valid Unicode.
     """
-    raw = value.encode("utf-8", "surrogatepass")
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SubjectError(f"id {value!r} is not valid Unicode (lone surrogate)") from exc
     if not raw:
         raise SubjectError("an id used in a subject cannot be empty")
     if len(raw) > MAX_ID_BYTES:
@@ -199,6 +202,7 @@ def parse_subject(subject: str) -> ParsedSubject:
     if len(parts) != 8 or parts[1] != "ev" or parts[3] not in ("goal", "task"):
         raise SubjectError(f"{subject!r} is not an event subject")
     root, _, goal, kind, entity, role, category, action = parts
+    _check_root(root)
     goal_id = decode_token(goal)
     task_id = decode_token(entity) if kind == "task" else None
     if kind == "goal" and entity != goal:

@@ -295,7 +295,7 @@ async def test_garbage_written_around_the_store_is_reported(nc: Client, store: E
     await store.append(submitted())
     subject = f"{store.config.root}.ev.g.goal.g.~.goal.submitted"
     await nc.jetstream().publish(subject, b'{"type":"goal.submitted"}')
-    with pytest.raises(CorruptEventError, match=r"message 2 .* \$\.data"):
+    with pytest.raises(CorruptEventError, match=r"message 2 .* is required but missing"):
         [s async for s in store.read()]
     assert (await store.get(1)).event.event_type == "goal.submitted"
 

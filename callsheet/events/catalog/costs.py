@@ -43,7 +43,7 @@ class ModelCalledData(Payload, kw_only=True, frozen=True):
     latency_ms: Annotated[float, Meta(ge=0, description="Wall time of the call.")] = 0.0
 
 
-class ModelCalled(Event, tag="model.called", frozen=True):
+class ModelCalled(Event, tag="model.called", frozen=True, kw_only=True):
     """An agent called a model."""
 
     data: ModelCalledData
@@ -60,7 +60,7 @@ class ToolCalledData(Payload, kw_only=True, frozen=True):
     error: Annotated[Text | None, Meta(description="The error, if it failed.")] = None
 
 
-class ToolCalled(Event, tag="tool.called", frozen=True):
+class ToolCalled(Event, tag="tool.called", frozen=True, kw_only=True):
     """An agent called a tool."""
 
     data: ToolCalledData
@@ -76,7 +76,7 @@ class UsageRecordedData(Payload, kw_only=True, frozen=True):
     cost_usd: Usd = 0.0
 
 
-class UsageRecorded(Event, tag="usage.recorded", frozen=True):
+class UsageRecorded(Event, tag="usage.recorded", frozen=True, kw_only=True):
     """Usage was recorded."""
 
     data: UsageRecordedData
@@ -97,7 +97,7 @@ class BudgetExceededData(Payload, kw_only=True, frozen=True):
     details: Annotated[Json, Meta(description="Extra structured details.")] = None
 
 
-class BudgetExceeded(Event, tag="budget.exceeded", frozen=True):
+class BudgetExceeded(Event, tag="budget.exceeded", frozen=True, kw_only=True):
     """A budget was exceeded."""
 
     data: BudgetExceededData

@@ -49,7 +49,7 @@ class GoalSubmittedData(Payload, kw_only=True, frozen=True):
     budget: Annotated[Budget | None, Meta(description="Spending limits.")] = None
 
 
-class GoalSubmitted(Event, tag="goal.submitted", frozen=True):
+class GoalSubmitted(Event, tag="goal.submitted", frozen=True, kw_only=True):
     """A goal was submitted to the controller."""
 
     data: GoalSubmittedData
@@ -61,7 +61,7 @@ class GoalAcceptedData(Payload, kw_only=True, frozen=True):
     supervisor: Annotated[Id, Meta(description="Agent id of the supervisor in charge.")]
 
 
-class GoalAccepted(Event, tag="goal.accepted", frozen=True):
+class GoalAccepted(Event, tag="goal.accepted", frozen=True, kw_only=True):
     """The controller accepted a goal."""
 
     data: GoalAcceptedData
@@ -73,7 +73,7 @@ class GoalRejectedData(Payload, kw_only=True, frozen=True):
     reason: Annotated[Text, Meta(description="Why, for the person who submitted it.")]
 
 
-class GoalRejected(Event, tag="goal.rejected", frozen=True):
+class GoalRejected(Event, tag="goal.rejected", frozen=True, kw_only=True):
     """The controller rejected a goal."""
 
     data: GoalRejectedData
@@ -86,7 +86,7 @@ class GoalScopeChangedData(Payload, kw_only=True, frozen=True):
     requested_by: Annotated[Id | None, Meta(description="Who asked for the change.")] = None
 
 
-class GoalScopeChanged(Event, tag="goal.scope_changed", frozen=True):
+class GoalScopeChanged(Event, tag="goal.scope_changed", frozen=True, kw_only=True):
     """The scope of a goal changed; the supervisor replans."""
 
     data: GoalScopeChangedData
@@ -98,7 +98,7 @@ class GoalCancelledData(Payload, kw_only=True, frozen=True):
     reason: Annotated[Text, Meta(description="Why the goal was cancelled.")]
 
 
-class GoalCancelled(Event, tag="goal.cancelled", frozen=True):
+class GoalCancelled(Event, tag="goal.cancelled", frozen=True, kw_only=True):
     """A goal was cancelled."""
 
     data: GoalCancelledData
@@ -114,7 +114,7 @@ class GoalCompletedData(Payload, kw_only=True, frozen=True):
     artifact_ids: Annotated[list[Id], Meta(description="Artifacts making up the result.")] = []
 
 
-class GoalCompleted(Event, tag="goal.completed", frozen=True):
+class GoalCompleted(Event, tag="goal.completed", frozen=True, kw_only=True):
     """A goal reached its end."""
 
     data: GoalCompletedData
@@ -141,7 +141,7 @@ class PlanProposedData(Payload, kw_only=True, frozen=True):
     rationale: Annotated[Text, Meta(description="Why the goal is cut this way.")] = ""
 
 
-class PlanProposed(Event, tag="plan.proposed", frozen=True):
+class PlanProposed(Event, tag="plan.proposed", frozen=True, kw_only=True):
     """A supervisor proposed a plan for a goal."""
 
     data: PlanProposedData
@@ -161,7 +161,7 @@ class ReplannedData(Payload, kw_only=True, frozen=True):
     cause_task_id: Annotated[Id | None, Meta(description="The task that triggered it.")] = None
 
 
-class Replanned(Event, tag="plan.replanned", frozen=True):
+class Replanned(Event, tag="plan.replanned", frozen=True, kw_only=True):
     """A supervisor changed the plan."""
 
     data: ReplannedData

@@ -52,7 +52,7 @@ class TaskPlannedData(Payload, kw_only=True, frozen=True):
     parent_task_id: Annotated[Id | None, Meta(description="Task this one was split from.")] = None
 
 
-class TaskPlanned(Event, tag="task.planned", frozen=True):
+class TaskPlanned(Event, tag="task.planned", frozen=True, kw_only=True):
     """A task was added to a goal's plan."""
 
     data: TaskPlannedData
@@ -79,7 +79,7 @@ class TaskAssignedData(Payload, kw_only=True, frozen=True):
     ] = None
 
 
-class TaskAssigned(Event, tag="task.assigned", frozen=True):
+class TaskAssigned(Event, tag="task.assigned", frozen=True, kw_only=True):
     """A task was handed to a role's worker pool."""
 
     data: TaskAssignedData
@@ -93,7 +93,7 @@ class TaskStartedData(Payload, kw_only=True, frozen=True):
     attempt: Annotated[int, Meta(ge=1, description="Which delivery this is.")] = 1
 
 
-class TaskStarted(Event, tag="task.started", frozen=True):
+class TaskStarted(Event, tag="task.started", frozen=True, kw_only=True):
     """A worker started a task."""
 
     data: TaskStartedData
@@ -107,7 +107,7 @@ class TaskProgressData(Payload, kw_only=True, frozen=True):
     note: Annotated[Text, Meta(description="What was just done.")] = ""
 
 
-class TaskProgress(Event, tag="task.progress", frozen=True):
+class TaskProgress(Event, tag="task.progress", frozen=True, kw_only=True):
     """A worker reported progress."""
 
     data: TaskProgressData
@@ -125,7 +125,7 @@ class TaskBlockedData(Payload, kw_only=True, frozen=True):
     ] = "other"
 
 
-class TaskBlocked(Event, tag="task.blocked", frozen=True):
+class TaskBlocked(Event, tag="task.blocked", frozen=True, kw_only=True):
     """A worker is blocked."""
 
     data: TaskBlockedData
@@ -139,7 +139,7 @@ class TaskQuestionData(Payload, kw_only=True, frozen=True):
     question: Annotated[Text, Meta(description="The question.")]
 
 
-class TaskQuestion(Event, tag="task.question", frozen=True):
+class TaskQuestion(Event, tag="task.question", frozen=True, kw_only=True):
     """A worker asked a question."""
 
     data: TaskQuestionData
@@ -153,7 +153,7 @@ class TaskAnsweredData(Payload, kw_only=True, frozen=True):
     answered_by: Annotated[Id, Meta(description="Agent or person who answered.")]
 
 
-class TaskAnswered(Event, tag="task.answered", frozen=True):
+class TaskAnswered(Event, tag="task.answered", frozen=True, kw_only=True):
     """A question was answered."""
 
     data: TaskAnsweredData
@@ -167,7 +167,7 @@ class TaskHeartbeatData(Payload, kw_only=True, frozen=True):
     lease_until: Annotated[UtcTime | None, Meta(description="New end of the lease.")] = None
 
 
-class TaskHeartbeat(Event, tag="task.heartbeat", frozen=True):
+class TaskHeartbeat(Event, tag="task.heartbeat", frozen=True, kw_only=True):
     """A worker's heartbeat for a task."""
 
     data: TaskHeartbeatData
@@ -182,7 +182,7 @@ class TaskCheckpointData(Payload, kw_only=True, frozen=True):
     note: Annotated[Text, Meta(description="What has been done so far.")] = ""
 
 
-class TaskCheckpoint(Event, tag="task.checkpoint", frozen=True):
+class TaskCheckpoint(Event, tag="task.checkpoint", frozen=True, kw_only=True):
     """A worker checkpointed a task."""
 
     data: TaskCheckpointData
@@ -197,7 +197,7 @@ class TaskResultData(Payload, kw_only=True, frozen=True):
     artifact_ids: Annotated[list[Id], Meta(description="Artifacts produced.")] = []
 
 
-class TaskResult(Event, tag="task.result", frozen=True):
+class TaskResult(Event, tag="task.result", frozen=True, kw_only=True):
     """A worker finished a task."""
 
     data: TaskResultData
@@ -213,7 +213,7 @@ class TaskFailedData(Payload, kw_only=True, frozen=True):
     error: Annotated[Text | None, Meta(description="Error type and message.")] = None
 
 
-class TaskFailed(Event, tag="task.failed", frozen=True):
+class TaskFailed(Event, tag="task.failed", frozen=True, kw_only=True):
     """A task failed."""
 
     data: TaskFailedData
@@ -225,7 +225,7 @@ class TaskCancelledData(Payload, kw_only=True, frozen=True):
     reason: Annotated[Text, Meta(description="Why it was cancelled.")]
 
 
-class TaskCancelled(Event, tag="task.cancelled", frozen=True):
+class TaskCancelled(Event, tag="task.cancelled", frozen=True, kw_only=True):
     """A task was cancelled."""
 
     data: TaskCancelledData
@@ -242,7 +242,7 @@ class TaskReassignedData(Payload, kw_only=True, frozen=True):
     attempts_used: Annotated[NonNegative, Meta(description="Deliveries already spent.")] = 0
 
 
-class TaskReassigned(Event, tag="task.reassigned", frozen=True):
+class TaskReassigned(Event, tag="task.reassigned", frozen=True, kw_only=True):
     """A task was reassigned."""
 
     data: TaskReassignedData

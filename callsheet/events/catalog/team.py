@@ -46,7 +46,7 @@ class ArtifactPublishedData(Payload, kw_only=True, frozen=True):
     summary: Annotated[Text, Meta(description="What it is.")] = ""
 
 
-class ArtifactPublished(Event, tag="artifact.published", frozen=True):
+class ArtifactPublished(Event, tag="artifact.published", frozen=True, kw_only=True):
     """A worker published an artifact."""
 
     data: ArtifactPublishedData
@@ -68,7 +68,7 @@ class ContextUpdatedData(Payload, kw_only=True, frozen=True):
     ] = None
 
 
-class ContextUpdated(Event, tag="context.updated", frozen=True):
+class ContextUpdated(Event, tag="context.updated", frozen=True, kw_only=True):
     """The shared context store changed."""
 
     data: ContextUpdatedData
@@ -86,7 +86,7 @@ class ConflictDetectedData(Payload, kw_only=True, frozen=True):
     description: Annotated[Text, Meta(description="What the collision is.")] = ""
 
 
-class ConflictDetected(Event, tag="conflict.detected", frozen=True):
+class ConflictDetected(Event, tag="conflict.detected", frozen=True, kw_only=True):
     """A conflict was detected."""
 
     data: ConflictDetectedData
@@ -105,7 +105,7 @@ class ConflictResolvedData(Payload, kw_only=True, frozen=True):
     notes: Annotated[Text, Meta(description="What each party must now do.")] = ""
 
 
-class ConflictResolved(Event, tag="conflict.resolved", frozen=True):
+class ConflictResolved(Event, tag="conflict.resolved", frozen=True, kw_only=True):
     """A conflict was resolved."""
 
     data: ConflictResolvedData
@@ -120,7 +120,7 @@ class ReviewRequestedData(Payload, kw_only=True, frozen=True):
     instructions: Annotated[Text, Meta(description="What to look for.")] = ""
 
 
-class ReviewRequested(Event, tag="review.requested", frozen=True):
+class ReviewRequested(Event, tag="review.requested", frozen=True, kw_only=True):
     """A review was requested."""
 
     data: ReviewRequestedData
@@ -151,7 +151,7 @@ class ReviewCompletedData(Payload, kw_only=True, frozen=True):
     summary: Annotated[Text, Meta(description="The verdict in words.")] = ""
 
 
-class ReviewCompleted(Event, tag="review.completed", frozen=True):
+class ReviewCompleted(Event, tag="review.completed", frozen=True, kw_only=True):
     """A review was completed."""
 
     data: ReviewCompletedData
@@ -170,7 +170,7 @@ class AgentErrorData(Payload, kw_only=True, frozen=True):
     details: Annotated[Json, Meta(description="Extra structured details.")] = None
 
 
-class AgentError(Event, tag="agent.error", frozen=True):
+class AgentError(Event, tag="agent.error", frozen=True, kw_only=True):
     """An agent recorded an error."""
 
     data: AgentErrorData
