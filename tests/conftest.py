@@ -70,9 +70,7 @@ def store_config() -> StoreConfig:
     """A stream, subject root and bucket that no other test uses."""
     uid = str(ULID()).lower()
     replicas = int(os.environ.get("CALLSHEET_TEST_REPLICAS", "1"))
-    return StoreConfig(
-        stream=f"T_{uid}", root=f"t{uid}", blob_bucket=f"B_{uid}", replicas=replicas
-    )
+    return StoreConfig(stream=f"T_{uid}", root=f"t{uid}", blob_bucket=f"B_{uid}", replicas=replicas)
 
 
 @pytest.fixture

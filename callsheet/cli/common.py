@@ -1,0 +1,68 @@
+"""What every CLI command shares: connecting, opening the store, reporting errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from callsheet.broker.connect import connect, resolve_url
+from callsheet.broker.errors import BrokerError
+from callsheet.events.errors import EventError, StoreError
+from callsheet.events.store import EventStore
+from callsheet.events.stream import DEFAULT_STREAM, StoreConfig
+from callsheet.events.subjects import DEFAULT_ROOT
+
+__all__ = ["EXIT_INVALID", "EXIT_RUNTIME", "fail", "open_store", "run", "store_config"]
+
+EXIT_INVALID = 2
+"""Exit code for input the user must fix (also click's usage errors)."""
+EXIT_RUNTIME = 1
+"""Exit code for failures of the system (server unreachable, refused append...)."""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = EXIT_RUNTIME) -> NoReturn:
+    """Print a one-line error to stderr and exit."""
+    click.echo(f"callsheet: error: {message}", err=True)
+    sys.exit(code)
+
+
+def store_config() -> StoreConfig:
+    """Store configuration, from ``CALLSHEET_STREAM`` and ``CALLSHEET_SUBJECT_ROOT``."""
+    return StoreConfig(
+        stream=os.environ.get("CALLSHEET_STREAM", DEFAULT_STREAM),
+        root=os.environ.get("CALLSHEET_SUBJECT_ROOT", DEFAULT_ROOT),
+    )
+
+
+@asynccontextmanager
+async def open_store(*, quiet: bool = False) -> AsyncIterator[EventStore]:
+    """Connect (starting the embedded broker if needed) and open the log."""
+    url, started = resolve_url()
+    if started and not quiet:
+        click.echo(f"callsheet: started the embedded nats-server at {url}", err=True)
+    nc = await connect(url, name="callsheet-cli")
+    try:
+        yield await EventStore.open(nc, store_config())
+    finally:
+        await nc.drain()
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command body, turning known errors into one-line messages."""
+    try:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except EventError as exc:
+        fail(str(exc), EXIT_INVALID)
+    except (BrokerError, StoreError) as exc:
+        fail(str(exc))

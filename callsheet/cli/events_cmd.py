@@ -1,0 +1,105 @@
+"""``callsheet events``: read or follow the log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+import msgspec
+
+from callsheet.cli.common import open_store, run
+from callsheet.events.codec import to_dict
+from callsheet.events.store import StoredEvent
+
+__all__ = ["events", "format_line"]
+
+_encoder = msgspec.json.Encoder()
+
+
+def format_line(stored: StoredEvent) -> str:
+    """One human-readable line per event: position, time, type, entity, producer, gist."""
+    event = stored.event
+    entity = event.goal_id if event.task_id is None else f"{event.goal_id}/{event.task_id}"
+    data = msgspec.json.encode(getattr(event, "data")).decode()  # noqa: B009 - every event has data
+    if len(data) > 120:
+        data = data[:117] + "..."
+    when = stored.stored_at.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return f"{stored.seq:>6} {when} {event.event_type:<20} {entity:<28} {event.producer:<14} {data}"
+
+
+@click.command()
+@click.option("--goal", "goal_id", default=None, help="Only this goal's events.")
+@click.option("--task", "task_id", default=None, help="Only this task's events.")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    help="Only this type (task.assigned) or category (task.*); repeatable.",
+)
+@click.option("--from-seq", type=click.IntRange(min=1), default=None, help="First sequence.")
+@click.option("--until-seq", type=click.IntRange(min=1), default=None, help="Last sequence.")
+@click.option("--since", type=click.DateTime(), default=None, help="Stored at or after (local).")
+@click.option("--until", type=click.DateTime(), default=None, help="Stored at or before (local).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events(
+    goal_id: str | None,
+    task_id: str | None,
+    types: tuple[str, ...],
+    from_seq: int | None,
+    until_seq: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Print the log's events, oldest first, with filters; --follow to keep going."""
+    for name, value in (("--type", t) for t in types):
+        category, dot, action = value.partition(".")
+        if not dot or not category or not action:
+            raise click.BadParameter(f"{value!r} must be 'category.action'", param_hint=name)
+    if follow and (until_seq is not None or until is not None):
+        raise click.UsageError("--follow cannot be combined with --until or --until-seq")
+    since_utc = since.astimezone() if since else None
+    until_utc = until.astimezone() if until else None
+
+    def show(stored: StoredEvent) -> None:
+        if as_json:
+            record = {"seq": stored.seq, "subject": stored.subject, "event": to_dict(stored.event)}
+            click.echo(_encoder.encode(record))
+        else:
+            click.echo(format_line(stored))
+
+    async def main() -> None:
+        count = 0
+        async with open_store() as store:
+            if follow:
+                async with store.subscribe(
+                    goal_id=goal_id,
+                    task_id=task_id,
+                    types=types,
+                    from_seq=from_seq,
+                    since=since_utc,
+                ) as sub:
+                    async for stored in sub:
+                        show(stored)
+                        count += 1
+                        if limit is not None and count >= limit:
+                            return
+            async for stored in store.read(
+                goal_id=goal_id,
+                task_id=task_id,
+                types=types,
+                from_seq=from_seq,
+                until_seq=until_seq,
+                since=since_utc,
+                until=until_utc,
+            ):
+                show(stored)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    run(main)

@@ -1,0 +1,76 @@
+"""``callsheet gatekeeper`` and ``callsheet dead-letters``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+import msgspec
+
+from callsheet.cli.common import open_store, run
+from callsheet.ingress.gatekeeper import Gatekeeper, dead_letter_stream
+from callsheet.ingress.records import DeadLetter
+
+__all__ = ["dead_letters", "gatekeeper"]
+
+
+@click.command()
+def gatekeeper() -> None:
+    """Validate what services publish to the ingress; append or dead-letter it."""
+
+    async def main() -> None:
+        async with open_store() as store:
+            keeper = Gatekeeper(store.nc, store)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, keeper.stop)
+            ready = asyncio.Event()
+            runner = asyncio.create_task(keeper.run(ready=ready))
+            await ready.wait()
+            click.echo(
+                f"gatekeeper ready: publish envelopes to {keeper.ingress_subject}.>, "
+                f"or request {keeper.api_subject} for an answer",
+                err=True,
+            )
+            await runner
+            stats = keeper.stats
+            click.echo(
+                f"gatekeeper stopped: {stats.accepted} accepted, {stats.duplicates} duplicates, "
+                f"{stats.dead_lettered} dead-lettered",
+                err=True,
+            )
+
+    run(main)
+
+
+@click.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
+def dead_letters(as_json: bool) -> None:
+    """List what the gatekeeper refused, with the reason."""
+    decoder = msgspec.json.Decoder(DeadLetter)
+
+    async def main() -> None:
+        async with open_store() as store:
+            js = store.nc.jetstream()
+            config = dead_letter_stream(store.config.root)
+            assert config.name is not None
+            try:
+                info = await js.stream_info(config.name)
+            except Exception:
+                click.echo("no dead letters (the gatekeeper has not run yet)")
+                return
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                if info.state.messages == 0:
+                    break
+                raw = await js.get_msg(config.name, seq)
+                record = decoder.decode(raw.data or b"")
+                if as_json:
+                    click.echo(raw.data or b"")
+                else:
+                    click.echo(
+                        f"{seq:>5} {record.received_at:%Y-%m-%d %H:%M:%S} {record.reason:<16} "
+                        f"{record.error}"
+                    )
+
+    run(main)

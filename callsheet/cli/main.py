@@ -1,0 +1,34 @@
+"""The ``callsheet`` command."""
+
+from __future__ import annotations
+
+import click
+
+from callsheet import __version__
+from callsheet.cli.broker_cmds import down, status, up
+from callsheet.cli.demo_cmd import demo
+from callsheet.cli.events_cmd import events
+from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
+from callsheet.cli.publish_cmd import publish
+from callsheet.cli.schema_cmd import schema
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callsheet")
+def cli() -> None:
+    """callsheet: event-sourced choreography for teams of AI agents, on NATS JetStream.
+
+    Without CALLSHEET_NATS_URL, commands use the project's embedded nats-server
+    (started on first use; data in ./.callsheet, or in $CALLSHEET_HOME).
+    """
+
+
+for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli()

@@ -1,0 +1,1 @@
+"""Developer tools for callsheet (benchmarks and the like)."""
