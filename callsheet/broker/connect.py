@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,20 @@ def resolve_url(project: Path | None = None, *, autostart: bool = True) -> tuple
     return daemon.up(project).url, True
 
 
-async def connect(url: str, *, name: str = "callsheet", **options: Any) -> Client:
-    """Connect with reconnects forever; unreachable servers raise ``BrokerError``.
+async def connect(
+    url: str, *, name: str = "callsheet", initial_timeout: float = 10.0, **options: Any
+) -> Client:
+    """Connect, then reconnect forever after any loss of the server.
 
     Args:
         url: One URL or a comma-separated list.
         name: Client name shown by the server.
+        initial_timeout: Seconds to keep trying the first connection; a server that
+            cannot be reached by then raises ``BrokerError``.
         **options: Further ``nats.connect`` options, overriding the defaults.
+
+    Raises:
+        BrokerError: No server could be reached within ``initial_timeout``.
     """
     settings: dict[str, Any] = {
         "name": name,
@@ -64,6 +72,7 @@ async def connect(url: str, *, name: str = "callsheet", **options: Any) -> Clien
 
     settings.setdefault("error_cb", quiet)
     try:
-        return await nats.connect(servers=servers, **settings)
+        # With reconnects unbounded, nats-py would retry the first connection forever.
+        return await asyncio.wait_for(nats.connect(servers=servers, **settings), initial_timeout)
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         raise BrokerError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from exc

@@ -101,7 +101,7 @@ def status(project: Path | None = None) -> BrokerState | None:
     return state if state is not None and _healthy(state) else None
 
 
-def _wait_for_ports(log: Path, offset: int, pid: int) -> tuple[int, int]:
+def _wait_for_ports(log: Path, offset: int, proc: subprocess.Popen[bytes]) -> tuple[int, int]:
     deadline = time.monotonic() + _START_TIMEOUT
     client = monitor = 0
     while time.monotonic() < deadline:
@@ -115,8 +115,7 @@ def _wait_for_ports(log: Path, offset: int, pid: int) -> tuple[int, int]:
                 monitor = int(line.rsplit(":", 1)[1])
         if client and monitor and "Server is ready" in text:
             return client, monitor
-        if not _is_nats_server(pid):
-            _reap(pid)
+        if proc.poll() is not None:  # our child: poll() is exact, /proc can race the exec
             tail = "\n".join(text.splitlines()[-15:])
             if "address already in use" in text:
                 raise PortInUseError(f"the port is already in use:\n{tail}")
@@ -162,7 +161,7 @@ def up(project: Path | None = None, port: int | None = None) -> BrokerState:
                 stderr=sink,
                 start_new_session=True,  # outlives the command that started it
             )
-        client, monitor = _wait_for_ports(log, offset, proc.pid)
+        client, monitor = _wait_for_ports(log, offset, proc)
         state = BrokerState(
             pid=proc.pid,
             url=f"nats://127.0.0.1:{client}",

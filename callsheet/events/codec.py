@@ -32,6 +32,7 @@ DEFAULT_MAX_EVENT_BYTES: Final = 64 * 1024 * 1024
 in the object store, so this bounds memory, not what the log can hold."""
 
 _encoder = msgspec.json.Encoder()
+_EVENT_CLASSES: Final = frozenset(EVENT_TYPES.values())
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
 _PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 _FIELD_RE = re.compile(r"field `(?P<name>[^`]*)`")
@@ -157,7 +158,7 @@ def encode_validated(event: Event) -> bytes:
     Raises:
         EventDecodeError: The event breaks a constraint, or JSON would alter it.
     """
-    if type(event) not in EVENT_TYPES.values():
+    if type(event) not in _EVENT_CLASSES:
         raise EventDecodeError("$.type", f"{type(event).__name__} is not a catalog event")
     try:
         body = encode(event)

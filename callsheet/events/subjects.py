@@ -59,6 +59,7 @@ NONE_TOKEN = "~"
 MAX_ID_BYTES = 256
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_PLAIN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_BYTES}}}")
 _ENCODED_RE = re.compile(r"^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+$")
 _ROOT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -76,6 +77,8 @@ def encode_token(value: str) -> str:
     Raises:
         SubjectError: The id is empty, too long or not valid Unicode.
     """
+    if _PLAIN_RE.fullmatch(value):
+        return value  # ASCII-safe already: its own UTF-8, within the length limit
     try:
         raw = value.encode("utf-8")
     except UnicodeEncodeError as exc:
