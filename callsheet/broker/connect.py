@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-import nats
+import nats.errors
 from nats.aio.client import Client
 
 from callsheet.broker import daemon
@@ -16,63 +18,82 @@ from callsheet.broker.errors import BrokerError, BrokerNotRunningError
 __all__ = ["ENV_URL", "connect", "resolve_url"]
 
 ENV_URL = "CALLSHEET_NATS_URL"
+"""Environment variable with the server URL (a comma-separated list for a cluster)."""
+
+_log = logging.getLogger(__name__)
 
 
-def resolve_url(project: Path | None = None, *, autostart: bool = True) -> tuple[str, bool]:
+def resolve_url(project_dir: Path | None = None, *, autostart: bool = True) -> tuple[str, bool]:
     """Return ``(url, started)``: the server to use, and whether it was just started.
 
-    ``CALLSHEET_NATS_URL`` wins (a comma-separated list for a cluster); otherwise
-    the project's embedded broker, started if needed and ``autostart`` is true.
+    ``CALLSHEET_NATS_URL`` wins; otherwise the project's embedded broker, started if it
+    is not running and ``autostart`` is true.
+
+    Args:
+        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        autostart: Start the embedded broker if it is not running.
 
     Raises:
-        BrokerNotRunningError: No URL is set, nothing runs and autostart is false.
+        BrokerNotRunningError: No URL is set, nothing runs and ``autostart`` is false.
         BrokerError: The embedded broker could not be started.
     """
-    url = os.environ.get(ENV_URL)
+    url = os.environ.get(ENV_URL, "").strip()
     if url:
         return url, False
-    running = daemon.status(project)
+    running = daemon.status(project_dir)
     if running is not None:
         return running.url, False
     if not autostart:
         raise BrokerNotRunningError(
-            f"no NATS server: set {ENV_URL} or start the embedded one with `callsheet up`"
+            f"no NATS server is running for {daemon.state_dir(project_dir).parent}: start "
+            f"the embedded one with `callsheet up`, or set {ENV_URL}"
         )
-    return daemon.up(project).url, True
+    return daemon.up(project_dir).url, True
+
+
+async def _log_error(exc: Exception) -> None:
+    # Losing the server (a restart) is expected and followed by reconnects; nats-py's
+    # default callback would print every attempt.
+    _log.debug("nats: %s", exc or type(exc).__name__)
 
 
 async def connect(
-    url: str, *, name: str = "callsheet", initial_timeout: float = 10.0, **options: Any
+    url: str, *, name: str = "callsheet", initial_timeout: float = 10.0, **kwargs: Any
 ) -> Client:
-    """Connect, then reconnect forever after any loss of the server.
+    """Connect, then reconnect forever (with a pause between tries) if the server is lost.
 
     Args:
-        url: One URL or a comma-separated list.
-        name: Client name shown by the server.
-        initial_timeout: Seconds to keep trying the first connection; a server that
-            cannot be reached by then raises ``BrokerError``.
-        **options: Further ``nats.connect`` options, overriding the defaults.
+        url: One URL, or a comma-separated list for a cluster.
+        name: Client name, shown by the server's monitoring.
+        initial_timeout: Seconds to keep trying the first connection.
+        **kwargs: Further ``nats.aio.client.Client.connect`` options; they win over the
+            defaults.
+
+    Returns:
+        The connected client; the caller closes or drains it.
 
     Raises:
         BrokerError: No server could be reached within ``initial_timeout``.
     """
-    settings: dict[str, Any] = {
+    options: dict[str, Any] = {
         "name": name,
         "connect_timeout": 5,
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
+        "error_cb": _log_error,
     }
-    settings.update(options)
+    options.update(kwargs)
     servers = [part.strip() for part in url.split(",") if part.strip()]
-
-    async def quiet(_: Exception) -> None:
-        # Reconnects are expected (restarts); nats-py would print every attempt.
-        return None
-
-    settings.setdefault("error_cb", quiet)
+    client = Client()
     try:
-        # With reconnects unbounded, nats-py would retry the first connection forever.
-        return await asyncio.wait_for(nats.connect(servers=servers, **settings), initial_timeout)
+        # With unbounded reconnects nats-py would retry the first connection forever.
+        await asyncio.wait_for(client.connect(servers=servers, **options), initial_timeout)
     except (OSError, TimeoutError, nats.errors.Error) as exc:
-        raise BrokerError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from exc
+        with contextlib.suppress(Exception):
+            await client.close()
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            detail = f"no answer within {initial_timeout}s"
+        raise BrokerError(f"cannot reach NATS at {url}: {detail}") from exc
+    return client

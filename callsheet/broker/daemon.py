@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import time
@@ -21,16 +22,32 @@ from pathlib import Path
 
 from callsheet.broker.binary import find_nats_server
 from callsheet.broker.errors import BrokerError, PortInUseError
-from callsheet.broker.process import check_port_free, wait_healthy
+from callsheet.broker.process import (
+    StartupLog,
+    check_port_free,
+    format_url,
+    is_healthy,
+    port_in_use_message,
+    wait_healthy,
+)
 
-__all__ = ["BrokerState", "down", "project_dir", "state_dir", "status", "up"]
+__all__ = ["ENV_HOME", "BrokerState", "default_project_dir", "down", "state_dir", "status", "up"]
 
+ENV_HOME = "CALLSHEET_HOME"
+"""Environment variable naming the project folder (default: the current directory)."""
+
+_HOST = "127.0.0.1"
 _START_TIMEOUT = 15.0
+_STOP_TIMEOUT = 15.0
+
+# Servers started by this process: kept so that their exit is seen exactly and they
+# are reaped (no zombies in long-lived callers such as test runs).
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerState:
-    """A running embedded broker."""
+    """A running embedded broker, as recorded in ``.callsheet/broker.json``."""
 
     pid: int
     url: str
@@ -39,14 +56,15 @@ class BrokerState:
     started_at: str
 
 
-def project_dir() -> Path:
-    """The project folder: ``$CALLSHEET_HOME`` or the current directory."""
-    return Path(os.environ.get("CALLSHEET_HOME") or Path.cwd())
+def default_project_dir() -> Path:
+    """The project folder: ``$CALLSHEET_HOME``, or the current directory."""
+    return Path(os.environ.get(ENV_HOME) or Path.cwd())
 
 
-def state_dir(project: Path | None = None) -> Path:
+def state_dir(project_dir: Path | None = None) -> Path:
     """The ``.callsheet`` folder of a project."""
-    return (project or project_dir()) / ".callsheet"
+    # Resolved: the store path is how running servers are recognised (``_serves``).
+    return (project_dir or default_project_dir()).resolve() / ".callsheet"
 
 
 @contextlib.contextmanager
@@ -60,139 +78,241 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _is_nats_server(pid: int) -> bool:
-    """True if ``pid`` is a live (not zombie) nats-server process."""
+def _read_state(folder: Path) -> BrokerState | None:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return b"nats-server" in cmdline and state != "Z"
+        return BrokerState(**json.loads((folder / "broker.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None  # missing or unreadable: treated as stale
+
+
+def _write_state(folder: Path, state: BrokerState) -> None:
+    # Write then rename, so a reader never sees half a file.
+    tmp = folder / "broker.json.tmp"
+    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    tmp.replace(folder / "broker.json")
 
 
 def _reap(pid: int) -> None:
-    # The server is our child only when `up` ran in this process (tests): reap it.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
 
 
-def _read_state(folder: Path) -> BrokerState | None:
+def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    _reap(pid)
     try:
-        raw = json.loads((folder / "broker.json").read_text())
-        return BrokerState(**raw)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _healthy(state: BrokerState) -> bool:
-    if not _is_nats_server(state.pid):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def _serves(pid: int, store: Path) -> bool:
+    """True if ``pid`` is a live nats-server on ``store``.
+
+    A pid in a state file may have been reused since: checking the command line keeps us
+    from signalling an unrelated process, or another project's server.
+    """
     try:
-        wait_healthy(state.monitor_url, timeout=2.0)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    named = "nats-server" in os.fsdecode(argv[0]).rsplit("/", 1)[-1]
+    return named and os.fsencode(store) in argv and _alive(pid)
+
+
+def _servers_on(store: Path) -> list[int]:
+    """Every live nats-server on ``store``, recorded in the state file or not."""
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if _serves(pid, store)]
+
+
+def status(project_dir: Path | None = None) -> BrokerState | None:
+    """The project's running broker, health-checked, or None."""
+    folder = state_dir(project_dir)
+    state = _read_state(folder)
+    if state is None or not _serves(state.pid, folder / "nats"):
+        return None
+    return state if is_healthy(state.monitor_url) else None
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``pid`` to end; True if it did."""
+    child = _children.get(pid)
+    if child is not None:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        _children.pop(pid, None)
+        return True
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:  # no pidfd (Linux < 5.3): poll /proc instead
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+    try:
+        # A pidfd becomes readable when the process ends: no polling loop.
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, wait, then SIGKILL: the JetStream store is crash-safe.
+
+    Raises:
+        BrokerError: The process survived both signals.
+    """
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        if _wait_exit(pid, wait):
+            return
+    raise BrokerError(f"nats-server (pid {pid}) did not stop, even after SIGKILL")
+
+
+def _wait_for_startup(
+    log: Path, offset: int, proc: subprocess.Popen[bytes], timeout: float
+) -> StartupLog:
+    """Follow the server's log file from ``offset`` until it reports ready."""
+    deadline = time.monotonic() + timeout
+    seen = StartupLog()
+    lines: list[str] = []
+    with log.open("r", encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        partial = ""
+        while True:
+            exited = proc.poll() is not None  # before reading: the log is then complete
+            partial += handle.read()
+            *complete, partial = partial.split("\n")
+            for line in complete:
+                lines.append(line)
+                seen.feed(line)
+            if seen.ready and seen.client and seen.monitor:
+                return seen
+            tail = "\n".join(lines[-20:])
+            if exited:
+                if seen.in_use is not None:
+                    raise PortInUseError(port_in_use_message(*seen.in_use))
+                raise BrokerError(
+                    f"nats-server exited during start-up (code {proc.returncode}); its last "
+                    f"log lines:\n{tail}"
+                )
+            if time.monotonic() >= deadline:
+                raise BrokerError(f"nats-server did not report ready within {timeout}s:\n{tail}")
+            # The server writes to a file (it must outlive us, so no pipe): poll it.
+            time.sleep(0.02)
+
+
+def _spawn(folder: Path, store: Path, port: int | None, timeout: float) -> BrokerState:
+    store.mkdir(parents=True, exist_ok=True)
+    log = folder / "nats-server.log"
+    args = [str(find_nats_server()), "-js", "-a", _HOST, "-p", str(port or -1), "-m", "-1"]
+    args += ["-sd", str(store)]
+    with log.open("ab") as sink:
+        offset = sink.tell()
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,  # outlives the command, and its Ctrl-C
+        )
+    _children[proc.pid] = proc
+    try:
+        seen = _wait_for_startup(log, offset, proc, timeout)
+        assert seen.client is not None and seen.monitor is not None
+        state = BrokerState(
+            pid=proc.pid,
+            url=format_url("nats", _HOST, seen.client[1]),
+            monitor_url=format_url("http", _HOST, seen.monitor[1]),
+            store_dir=str(store),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        wait_healthy(state.monitor_url, timeout=timeout)
+        _write_state(folder, state)
+    except BaseException:
+        # Never leave a server behind that no state file points to.
+        with contextlib.suppress(BrokerError):
+            _terminate(proc.pid, 5.0)
+        raise
+    return state
+
+
+def _answers(monitor_url: str) -> bool:
+    try:
+        wait_healthy(monitor_url, timeout=3.0)  # a brief stall is not a dead server
     except BrokerError:
         return False
     return True
 
 
-def status(project: Path | None = None) -> BrokerState | None:
-    """The project's running broker, health-checked, or None."""
-    state = _read_state(state_dir(project))
-    return state if state is not None and _healthy(state) else None
-
-
-def _wait_for_ports(log: Path, offset: int, proc: subprocess.Popen[bytes]) -> tuple[int, int]:
-    deadline = time.monotonic() + _START_TIMEOUT
-    client = monitor = 0
-    while time.monotonic() < deadline:
-        with log.open("r", encoding="utf-8", errors="replace") as handle:
-            handle.seek(offset)
-            text = handle.read()
-        for line in text.splitlines():
-            if "Listening for client connections on" in line:
-                client = int(line.rsplit(":", 1)[1])
-            elif "Starting http monitor on" in line:
-                monitor = int(line.rsplit(":", 1)[1])
-        if client and monitor and "Server is ready" in text:
-            return client, monitor
-        if proc.poll() is not None:  # our child: poll() is exact, /proc can race the exec
-            tail = "\n".join(text.splitlines()[-15:])
-            if "address already in use" in text:
-                raise PortInUseError(f"the port is already in use:\n{tail}")
-            raise BrokerError(f"nats-server exited during start-up; its last log lines:\n{tail}")
-        time.sleep(0.05)  # poll interval, bounded by the deadline
-    raise BrokerError(f"nats-server did not report ready within {_START_TIMEOUT}s (see {log})")
-
-
-def up(project: Path | None = None, port: int | None = None) -> BrokerState:
+def up(
+    project_dir: Path | None = None, port: int | None = None, *, timeout: float = _START_TIMEOUT
+) -> BrokerState:
     """Start the project's broker, or return the one already running.
 
     Args:
-        project: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
-        port: Client port; a free one chosen by the server by default.
+        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        port: Client port; by default a free one chosen by the server.
+        timeout: Seconds to wait for a new server to be ready and healthy.
 
     Raises:
         PortInUseError: ``port`` is taken by another process.
-        BrokerError: The binary is missing or the server did not start.
+        BrokerError: The binary is missing, the server did not start, or it already runs
+            on another port.
     """
-    folder = state_dir(project)
+    folder = state_dir(project_dir)
+    store = folder / "nats"
     with _locked(folder):
         current = _read_state(folder)
-        if current is not None and _healthy(current):
+        if current is not None and _serves(current.pid, store) and _answers(current.monitor_url):
             if port is None or current.url.endswith(f":{port}"):
                 return current
             raise BrokerError(
-                f"the project's nats-server already runs at {current.url}; "
-                "stop it with `callsheet down` to change its port"
+                f"the project's nats-server already runs at {current.url}: stop it with "
+                "`callsheet down` to change its port"
             )
+        # Anything else on this store is unwell or unrecorded (its starter was killed), and
+        # two servers must never share one store: nats-server does not lock it.
+        for pid in _servers_on(store):
+            _terminate(pid, _STOP_TIMEOUT)
+        (folder / "broker.json").unlink(missing_ok=True)
         if port is not None:
-            check_port_free("127.0.0.1", port)
-        store = folder / "nats"
-        store.mkdir(parents=True, exist_ok=True)
-        log = folder / "nats-server.log"
-        offset = log.stat().st_size if log.exists() else 0
-        args = [str(find_nats_server()), "-js", "-a", "127.0.0.1", "-p", str(port or -1)]
-        args += ["-m", "-1", "-sd", str(store)]
-        with log.open("a", encoding="utf-8") as sink:
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=sink,
-                start_new_session=True,  # outlives the command that started it
-            )
-        client, monitor = _wait_for_ports(log, offset, proc)
-        state = BrokerState(
-            pid=proc.pid,
-            url=f"nats://127.0.0.1:{client}",
-            monitor_url=f"http://127.0.0.1:{monitor}",
-            store_dir=str(store),
-            started_at=datetime.now(UTC).isoformat(),
-        )
-        wait_healthy(state.monitor_url, timeout=_START_TIMEOUT)
-        (folder / "broker.json").write_text(json.dumps(asdict(state), indent=2) + "\n")
-        return state
+            check_port_free(_HOST, port)
+        return _spawn(folder, store, port, timeout)
 
 
-def down(project: Path | None = None, timeout: float = 15.0) -> bool:
-    """Stop the project's broker; the data stays. Returns False if none was running.
+def down(project_dir: Path | None = None, *, timeout: float = _STOP_TIMEOUT) -> bool:
+    """Stop the project's broker; the data stays.
+
+    Args:
+        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        timeout: Seconds to wait for a graceful stop before killing the server.
+
+    Returns:
+        True if a server was stopped; False if none was running. A stale state file (its
+        process is gone, or is not this project's nats-server) is removed.
 
     Raises:
-        BrokerError: The server did not stop within ``timeout`` seconds.
+        BrokerError: The server could not be stopped.
     """
-    folder = state_dir(project)
+    folder = state_dir(project_dir)
     with _locked(folder):
-        state = _read_state(folder)
+        # By command line rather than the recorded pid: this also stops a server whose
+        # state file was lost, and never signals a process that reused the pid.
+        pids = _servers_on(folder / "nats")
+        for pid in pids:
+            _terminate(pid, timeout)
         (folder / "broker.json").unlink(missing_ok=True)
-        if state is None or not _is_nats_server(state.pid):
-            if state is not None:
-                _reap(state.pid)
-            return False
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            _reap(state.pid)
-            if not _is_nats_server(state.pid):
-                return True
-            time.sleep(0.05)  # poll interval, bounded by the deadline
-        raise BrokerError(f"nats-server (pid {state.pid}) did not stop within {timeout}s")
+        return bool(pids)

@@ -14,4 +14,4 @@ class PortInUseError(BrokerError):
 
 
 class BrokerNotRunningError(BrokerError):
-    """No server is running and starting one was not allowed."""
+    """No server is running, and starting one was not allowed."""
