@@ -1,1 +1,84 @@
-"""Projections: pure folds ``state x event -> state`` over the log."""
+"""Projections: pure folds ``state x event -> state`` over the log.
+
+Each projection module has a ``VERSION`` (bumped when its output changes, so
+that saved snapshots are thrown away), an ``initial()`` state and a ``fold``.
+State is immutable: a fold returns a new state and never changes the one it was
+given, so any state can be kept, compared or shared. Events a projection does
+not care about leave its state as it was.
+
+``PROJECTIONS`` lists them all by name, as ``Projection`` values; ``replay``
+folds a sequence of events (or stored events) from the initial state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from callsheet.events.envelope import Event
+from callsheet.events.store import StoredEvent
+from callsheet.projections import board, conflicts, context, costs, liveness, progress
+
+__all__ = ["PROJECTIONS", "Projection", "replay"]
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Projection(Generic[S]):
+    """A named, versioned fold.
+
+    Attributes:
+        name: Registry name, e.g. ``board``.
+        version: The module's ``VERSION``: snapshots of another version are stale.
+        initial: Returns the state before any event.
+        fold: Returns the state after one more event; pure.
+    """
+
+    name: str
+    version: int
+    initial: Callable[[], S]
+    fold: Callable[[S, Event], S]
+
+
+PROJECTIONS: dict[str, Projection[Any]] = {
+    p.name: p
+    for p in (
+        Projection("board", board.VERSION, board.initial_all, board.fold_all),
+        Projection("progress", progress.VERSION, progress.initial_all, progress.fold_all),
+        Projection("conflicts", conflicts.VERSION, conflicts.initial, conflicts.fold),
+        Projection("costs", costs.VERSION, costs.initial, costs.fold),
+        Projection("liveness", liveness.VERSION, liveness.initial, liveness.fold),
+        Projection("context", context.VERSION, context.initial, context.fold),
+    )
+}
+"""Every projection, by name."""
+
+
+def replay(
+    projection: Projection[S],
+    events: Iterable[StoredEvent | Event],
+    until_seq: int | None = None,
+    state: S | None = None,
+) -> S:
+    """Fold ``events`` in order and return the resulting state; pure.
+
+    Args:
+        projection: The projection to run.
+        events: Events in log order: ``StoredEvent`` values (read from the store)
+            or bare events. A bare event's position (1, 2, ...) stands for its seq.
+        until_seq: Stop after the event at this sequence: the state "as of" it.
+            ``None`` folds everything.
+        state: A state to continue from (e.g. a snapshot); the initial state by default.
+
+    Returns:
+        The state after the last event folded.
+    """
+    current = projection.initial() if state is None else state
+    for position, item in enumerate(events, start=1):
+        seq = item.seq if isinstance(item, StoredEvent) else position
+        if until_seq is not None and seq > until_seq:
+            break
+        current = projection.fold(current, item.event if isinstance(item, StoredEvent) else item)
+    return current

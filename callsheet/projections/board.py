@@ -1,37 +1,109 @@
-"""The task board: every task's state, role, worker, attempts and progress.
+"""The task board: every task's status, owner, attempts, lease, checkpoints and progress.
 
 A pure fold with no I/O: ``fold(board, event) -> board``. The same fold serves a
 live view, a full replay, or a replay up to any position.
+
+A ``Board`` is one goal's board: it takes the goal of the first event it sees and
+ignores events of other goals, so a caller can fold a whole log into one goal's
+board. ``fold_all`` keeps one board per goal (``GoalMap[Board]``); that is the
+registry's ``board`` projection, because task ids are only unique within a goal.
+
+Leases: a task is leased to a worker from ``task.started``; each started,
+heartbeat, progress, checkpoint, blocked or question event of the worker renews
+it until ``occurred_at + lease_seconds`` (the assignment's ``lease_seconds``), or
+until the heartbeat's ``lease_until`` when given. Results, failures,
+cancellations and new assignments end it.
+
+Statuses follow the log as it is, with no guard against odd orders (a result
+after a cancellation makes the task done): the board shows what was said. A
+review request on a task puts it ``in_review``; the verdict makes it ``done``
+(approved), ``running`` again (changes requested) or ``failed`` (rejected).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Literal
 
 from callsheet.events.catalog import (
+    GoalCancelled,
     GoalCompleted,
+    GoalRejected,
     GoalSubmitted,
+    PlannedTask,
+    PlanProposed,
+    Replanned,
+    ReviewCompleted,
+    ReviewRequested,
     TaskAssigned,
     TaskBlocked,
     TaskCancelled,
+    TaskCheckpoint,
     TaskFailed,
+    TaskHeartbeat,
     TaskPlanned,
     TaskProgress,
+    TaskQuestion,
     TaskReassigned,
     TaskResult,
     TaskStarted,
 )
 from callsheet.events.envelope import Event
+from callsheet.projections._common import GoalMap, assoc, expiry, per_goal
 
-__all__ = ["Board", "TaskCard", "TaskStatus", "fold"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "TERMINAL",
+    "VERSION",
+    "Board",
+    "TaskCard",
+    "TaskStatus",
+    "fold",
+    "fold_all",
+    "initial",
+    "initial_all",
+]
 
-TaskStatus = Literal["planned", "assigned", "running", "blocked", "done", "failed", "cancelled"]
+VERSION = 1
+"""Bumped whenever the fold's output changes, to invalidate snapshots."""
+
+TaskStatus = Literal[
+    "planned", "assigned", "running", "blocked", "in_review", "done", "failed", "cancelled"
+]
+
+TERMINAL: frozenset[TaskStatus] = frozenset({"done", "failed", "cancelled"})
+"""Statuses of finished tasks (a failed task may still be reassigned later)."""
+
+DEFAULT_LEASE_SECONDS = 30.0
+"""The catalog's default ``lease_seconds``, for a worker that starts an unassigned task."""
 
 
 @dataclass(frozen=True, slots=True)
 class TaskCard:
-    """One task on the board."""
+    """One task on the board.
+
+    Attributes:
+        task_id: The task.
+        title: Short name, from the plan.
+        role: Role that should do it (the latest assignment's).
+        status: Where the task is.
+        worker: Worker that last held it, if any.
+        attempts: Deliveries so far (the latest assignment's attempt number).
+        max_attempts: Deliveries allowed, from the assignment.
+        lease_seconds: Lease length, from the assignment.
+        last_heartbeat_at: When the worker last showed signs of life.
+        lease_expires_at: When the current lease ends; ``None`` when no lease is held.
+        checkpoints: Checkpoint ids, oldest first.
+        last_checkpoint_id: The checkpoint to resume from.
+        percent: How far along, 0 to 100.
+        depends_on: Tasks that must finish first.
+        priority: 0 is most urgent.
+        estimate_seconds: Expected duration, from the plan, if known.
+        reason: Why it is blocked, failed or cancelled, if it is.
+        last_event_id: The last event that changed the card.
+    """
 
     task_id: str
     title: str = ""
@@ -39,55 +111,215 @@ class TaskCard:
     status: TaskStatus = "planned"
     worker: str | None = None
     attempts: int = 0
+    max_attempts: int | None = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    last_heartbeat_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    checkpoints: tuple[str, ...] = ()
+    last_checkpoint_id: str | None = None
     percent: float = 0.0
+    depends_on: tuple[str, ...] = ()
+    priority: int = 5
+    estimate_seconds: float | None = None
+    reason: str = ""
     last_event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Board:
-    """A goal's board: its title, outcome and task cards."""
+    """A goal's board: its title, outcome and task cards (in order of appearance).
+
+    Attributes:
+        goal_id: The goal; empty until the first event.
+        title: The goal's title.
+        outcome: How it ended (``succeeded``, ``failed``, ``partial``, ``cancelled``,
+            ``rejected``), or ``None`` while it runs.
+        plan_version: Latest plan version seen, 0 before any plan.
+        tasks: Cards by task id.
+        events: Events of this goal folded so far.
+    """
 
     goal_id: str = ""
     title: str = ""
     outcome: str | None = None
-    tasks: dict[str, TaskCard] = field(default_factory=dict)
+    plan_version: int = 0
+    tasks: Mapping[str, TaskCard] = field(default_factory=dict)
     events: int = 0
+
+
+def initial() -> Board:
+    """Return the empty board."""
+    return Board()
 
 
 def _card(board: Board, task_id: str) -> TaskCard:
     return board.tasks.get(task_id) or TaskCard(task_id=task_id)
 
 
-def fold(board: Board, event: Event) -> Board:
-    """Return the board after ``event``; never mutates ``board``."""
-    board = replace(board, events=board.events + 1)
+def _from_plan(board: Board, planned: list[PlannedTask], event_id: str) -> Board:
+    tasks = dict(board.tasks)
+    for p in planned:
+        tasks[p.task_id] = replace(
+            _card(board, p.task_id),
+            title=p.title,
+            role=p.role,
+            depends_on=tuple(p.depends_on),
+            priority=p.priority,
+            estimate_seconds=p.estimate_seconds,
+            last_event_id=event_id,
+        )
+    return replace(board, tasks=tasks)
+
+
+def _renew(card: TaskCard, event: Event, worker: str) -> TaskCard:
+    """The worker showed signs of life: it holds the lease for another term."""
+    return replace(
+        card,
+        worker=worker,
+        last_heartbeat_at=event.occurred_at,
+        lease_expires_at=expiry(event.occurred_at, card.lease_seconds),
+    )
+
+
+def _goal_event(board: Board, event: Event) -> Board | None:
+    """Apply a goal-level event, or return ``None`` if ``event`` is not one."""
     if isinstance(event, GoalSubmitted):
-        return replace(board, goal_id=event.goal_id, title=event.data.title)
+        return replace(board, title=event.data.title)
     if isinstance(event, GoalCompleted):
         return replace(board, outcome=event.data.outcome)
+    if isinstance(event, GoalCancelled):
+        return replace(board, outcome="cancelled")
+    if isinstance(event, GoalRejected):
+        return replace(board, outcome="rejected")
+    if isinstance(event, PlanProposed):
+        board = replace(board, plan_version=max(board.plan_version, event.data.plan_version))
+        return _from_plan(board, event.data.tasks, event.id)
+    if isinstance(event, Replanned):
+        board = replace(board, plan_version=max(board.plan_version, event.data.plan_version))
+        board = _from_plan(board, event.data.added, event.id)
+        tasks = dict(board.tasks)
+        for task_id in event.data.removed:
+            tasks[task_id] = replace(
+                _card(board, task_id),
+                status="cancelled",
+                lease_expires_at=None,
+                reason=f"removed by replan: {event.data.reason}",
+                last_event_id=event.id,
+            )
+        return replace(board, tasks=tasks)
+    return None
+
+
+def _task_event(card: TaskCard, event: Event) -> TaskCard | None:
+    """Apply a task-level event to its card, or return ``None`` if it does not change it."""
+    if isinstance(event, TaskPlanned):
+        pd = event.data
+        return replace(
+            card,
+            title=pd.title,
+            role=pd.role,
+            depends_on=tuple(pd.depends_on),
+            priority=pd.priority,
+        )
+    if isinstance(event, TaskAssigned):
+        ad = event.data
+        return replace(
+            card,
+            status="assigned",
+            role=ad.role,
+            attempts=ad.attempt,
+            max_attempts=ad.max_attempts,
+            lease_seconds=ad.lease_seconds,
+            priority=ad.priority,
+            lease_expires_at=None,
+            reason="",
+        )
+    if isinstance(event, TaskStarted):
+        card = replace(card, status="running", attempts=max(card.attempts, event.data.attempt))
+        return _renew(card, event, event.data.worker)
+    if isinstance(event, TaskHeartbeat):
+        card = _renew(card, event, event.data.worker)
+        if event.data.lease_until is not None:
+            card = replace(card, lease_expires_at=event.data.lease_until)
+        return card
+    if isinstance(event, TaskProgress):
+        card = replace(card, status="running", percent=event.data.percent, reason="")
+        return _renew(card, event, event.data.worker)
+    if isinstance(event, TaskCheckpoint):
+        cd = event.data
+        card = replace(
+            card,
+            checkpoints=(*card.checkpoints, cd.checkpoint_id),
+            last_checkpoint_id=cd.checkpoint_id,
+        )
+        return _renew(card, event, cd.worker)
+    if isinstance(event, TaskBlocked):
+        card = replace(card, status="blocked", reason=event.data.reason)
+        return _renew(card, event, event.data.worker)
+    if isinstance(event, TaskQuestion):
+        return _renew(card, event, event.data.worker)
+    if isinstance(event, ReviewRequested):
+        return replace(card, status="in_review")
+    if isinstance(event, ReviewCompleted):
+        # Approved work is done; changes send it back to the worker; rejected work failed.
+        verdict = event.data.verdict
+        if verdict == "approved":
+            return replace(card, status="done", percent=100.0, lease_expires_at=None)
+        if verdict == "changes_requested":
+            return replace(card, status="running")
+        return replace(card, status="failed", reason=event.data.summary, lease_expires_at=None)
+    if isinstance(event, TaskResult):
+        return replace(
+            card, status="done", percent=100.0, worker=event.data.worker, lease_expires_at=None
+        )
+    if isinstance(event, TaskFailed):
+        return replace(card, status="failed", reason=event.data.reason, lease_expires_at=None)
+    if isinstance(event, TaskCancelled):
+        return replace(card, status="cancelled", reason=event.data.reason, lease_expires_at=None)
+    if isinstance(event, TaskReassigned):
+        rd = event.data
+        return replace(
+            card,
+            status="assigned",
+            role=rd.to_role,
+            worker=None,
+            attempts=rd.attempt,
+            lease_expires_at=None,
+            reason=rd.reason,
+        )
+    return None
+
+
+def fold(board: Board, event: Event) -> Board:
+    """Return the board after ``event``; never mutates ``board``.
+
+    Args:
+        board: The board so far (``Board()`` to start).
+        event: The next event of the log.
+
+    Returns:
+        The new board; ``board`` itself when the event belongs to another goal.
+    """
+    if board.goal_id and event.goal_id != board.goal_id:
+        return board
+    board = replace(board, goal_id=event.goal_id, events=board.events + 1)
+    changed = _goal_event(board, event)
+    if changed is not None:
+        return changed
     task_id = event.task_id
     if task_id is None:
         return board
-    card = _card(board, task_id)
-    if isinstance(event, TaskPlanned):
-        card = replace(card, title=event.data.title, role=event.data.role)
-    elif isinstance(event, TaskAssigned):
-        card = replace(card, status="assigned", role=event.data.role, attempts=event.data.attempt)
-    elif isinstance(event, TaskStarted):
-        card = replace(card, status="running", worker=event.data.worker)
-    elif isinstance(event, TaskProgress):
-        card = replace(card, status="running", percent=event.data.percent)
-    elif isinstance(event, TaskBlocked):
-        card = replace(card, status="blocked")
-    elif isinstance(event, TaskResult):
-        card = replace(card, status="done", percent=100.0)
-    elif isinstance(event, TaskFailed):
-        card = replace(card, status="failed")
-    elif isinstance(event, TaskCancelled):
-        card = replace(card, status="cancelled")
-    elif isinstance(event, TaskReassigned):
-        card = replace(card, status="assigned", role=event.data.to_role, worker=None)
-    else:
+    card = _task_event(_card(board, task_id), event)
+    if card is None:
         return board
     card = replace(card, last_event_id=event.id)
-    return replace(board, tasks={**board.tasks, task_id: card})
+    return replace(board, tasks=assoc(board.tasks, task_id, card))
+
+
+def initial_all() -> GoalMap[Board]:
+    """Return the empty set of boards."""
+    return GoalMap()
+
+
+fold_all = per_goal(initial, fold)
+"""Fold an event into the board of its goal: ``fold_all(boards, event) -> boards``."""
