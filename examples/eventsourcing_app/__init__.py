@@ -1,0 +1,1 @@
+"""An ``eventsourcing`` application whose events are recorded in callsheet's JetStream."""

@@ -1,0 +1,201 @@
+"""A helpdesk written with the ``eventsourcing`` library, persisted on JetStream.
+
+- ``Helpdesk`` is an ordinary library application; ``PERSISTENCE_MODULE=callsheet.esdb``
+  records its events in a JetStream stream (snapshots in a second stream).
+- ``TicketCounts`` is a projection whose materialised view is a SQLite table; a
+  ``ProjectionRunner`` keeps it up to date from the JetStream subscription, and the
+  view's tracking records sit in the same SQLite transaction as its counts.
+- ``agent_sees`` reads the same events with nats-py, as a callsheet agent would.
+
+Run ``python -m examples.eventsourcing_app.helpdesk nats://127.0.0.1:4222`` against a
+server with JetStream enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Mapping
+from functools import singledispatchmethod
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import nats
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection, ProjectionRunner
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.utils import get_topic
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+__all__ = ["Helpdesk", "Ticket", "TicketCounts", "TicketCountsView", "agent_sees", "settings"]
+
+
+class Ticket(Aggregate):
+    """A support ticket."""
+
+    class Opened(Aggregate.Created):
+        """A ticket was opened."""
+
+        title: str
+
+    class Closed(Aggregate.Event):
+        """A ticket was closed."""
+
+    @event(Opened)
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.status = "open"
+
+    @event(Closed)
+    def close(self) -> None:
+        """Close the ticket."""
+        self.status = "closed"
+
+
+class Helpdesk(Application[UUID]):
+    """Opens and closes tickets; a snapshot every 2 events."""
+
+    snapshotting_intervals = {Ticket: 2}
+
+    def open_tickets(self, *titles: str) -> list[UUID]:
+        """Open tickets, saved atomically together (one JetStream atomic batch)."""
+        tickets = [Ticket(title) for title in titles]
+        self.save(*tickets)
+        return [ticket.id for ticket in tickets]
+
+    def close_ticket(self, ticket_id: UUID) -> None:
+        """Close a ticket (optimistic concurrency on its version)."""
+        ticket: Ticket = self.repository.get(ticket_id)
+        ticket.close()
+        self.save(ticket)
+
+    def status(self, ticket_id: UUID) -> str:
+        """Return a ticket's status."""
+        ticket: Ticket = self.repository.get(ticket_id)
+        return ticket.status
+
+
+class TicketCountsView(SQLiteTrackingRecorder):
+    """Counts of tickets by status, in SQLite, updated with its tracking record."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """Add the counts table to the tracking table."""
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS ticket_counts (status TEXT PRIMARY KEY, n INTEGER)",
+        ]
+
+    def add(self, changes: Mapping[str, int], tracking: Tracking) -> None:
+        """Apply count changes and record the tracking object, atomically."""
+        with self.datastore.transaction(commit=True) as c:
+            for status, delta in changes.items():
+                c.execute(
+                    "INSERT INTO ticket_counts VALUES (?, ?) "
+                    "ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+                    (status, delta),
+                )
+            self._insert_tracking(c, tracking)
+
+    def count(self, status: str) -> int:
+        """Return the number of tickets with a status."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT n FROM ticket_counts WHERE status = ?", (status,))
+            row = c.fetchone()
+            return int(row[0]) if row else 0
+
+
+class TicketCounts(Projection[TicketCountsView]):
+    """Keeps ``TicketCountsView`` up to date."""
+
+    name = "ticketcounts"
+    topics = (get_topic(Ticket.Opened), get_topic(Ticket.Closed))
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Track events this projection ignores."""
+        self.view.insert_tracking(tracking)
+
+    @process_event.register
+    def _opened(self, domain_event: Ticket.Opened, tracking: Tracking) -> None:
+        self.view.add({"open": 1}, tracking)
+
+    @process_event.register
+    def _closed(self, domain_event: Ticket.Closed, tracking: Tracking) -> None:
+        self.view.add({"open": -1, "closed": 1}, tracking)
+
+
+def settings(nats_url: str, *, stream: str, root: str, view_db: str) -> dict[str, str]:
+    """Return the environment of the application and of the projection's view."""
+    return {
+        "PERSISTENCE_MODULE": "callsheet.esdb",
+        "NATS_URL": nats_url,
+        "ESDB_STREAM": stream,
+        "ESDB_ROOT": root,
+        "IS_SNAPSHOTTING_ENABLED": "yes",
+        # The view: the projection's name prefixes its settings.
+        "TICKETCOUNTS_PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "TICKETCOUNTS_SQLITE_DBNAME": view_db,
+    }
+
+
+async def agent_sees(nats_url: str, *, stream: str, root: str) -> list[tuple[int, str, Any]]:
+    """Read the recorded events as an agent would: (sequence, subject, decoded state)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        last = info.state.last_seq
+        seen: list[tuple[int, str, Any]] = []
+        if not last:
+            return seen
+        sub = await js.subscribe(
+            f"{root}.es.>",
+            stream=stream,
+            ordered_consumer=True,
+            config=ConsumerConfig(),
+            deliver_policy=DeliverPolicy.ALL,
+        )
+        try:
+            async for msg in sub.messages:
+                seq = msg.metadata.sequence.stream
+                seen.append((seq, msg.subject, msgspec.json.decode(msg.data)))
+                if seq >= last:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return seen
+    finally:
+        await nc.close()
+
+
+def main(nats_url: str) -> None:
+    """Open and close tickets, and print the view and what an agent sees."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = settings(
+            nats_url, stream="HELPDESK_DEMO", root="demo", view_db=str(Path(tmp) / "view.db")
+        )
+        writer = Helpdesk(env)
+        with ProjectionRunner(
+            application_class=Helpdesk,
+            projection_class=TicketCounts,
+            view_class=TicketCountsView,
+            env=env,
+        ) as runner:
+            first, _second = writer.open_tickets("printer on fire", "no coffee")
+            writer.close_ticket(first)
+            runner.wait(writer.recorder.max_notification_id(), timeout=10)
+            print("open:", runner.view.count("open"), "closed:", runner.view.count("closed"))
+        writer.close()
+        for seq, subject, state in asyncio.run(
+            agent_sees(nats_url, stream="HELPDESK_DEMO", root="demo")
+        ):
+            print(seq, subject, state)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "nats://127.0.0.1:4222")
