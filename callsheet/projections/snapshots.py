@@ -1,0 +1,273 @@
+"""Snapshots of projection states, in a JetStream Key-Value bucket.
+
+A snapshot is a projection's state as of a stream sequence, with the projection's
+``version`` at the time. A runner starts from the newest snapshot and reads only the
+events after it; a snapshot of another version is stale (the fold changed), so it is
+ignored and the state is rebuilt from the start of the log.
+
+States are encoded with msgpack: several states are maps keyed by tuples
+(``(goal_id, task_id)``), which JSON cannot key by, and msgpack keeps floats such as
+``inf`` exactly. msgpack cannot hold integers beyond 64 bits, which the catalog allows
+(an absurd ``max_attempts``); such a state is encoded as JSON instead, which holds
+them. A state neither can encode, or larger than the server's message limit, cannot
+be snapshotted: ``save`` raises ``SnapshotError`` so that the caller goes on without.
+
+The bucket is ``{stream}_SNAPSHOTS`` and keeps one revision per key; the key is the
+projection's name, plus a scope (a goal id) when the projection runs over one goal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import typing
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TypeVar
+
+import msgspec
+from nats.aio.client import Client
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from callsheet.projections import Projection
+
+__all__ = [
+    "Codec",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotStore",
+    "decode_state",
+    "encode_state",
+    "entry_key",
+    "find_bucket",
+    "open_bucket",
+    "state_type",
+]
+
+S = TypeVar("S")
+Codec = Literal["msgpack", "json"]
+
+_log = logging.getLogger(__name__)
+_KEY_SAFE: Final = frozenset("-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+class SnapshotError(Exception):
+    """A state could not be snapshotted (too large, or a value no codec can hold)."""
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """One stored snapshot.
+
+    Attributes:
+        name: The projection's name.
+        version: The projection's version when the snapshot was taken.
+        seq: The last stream sequence folded into the state.
+        taken_at: When it was taken.
+        state: The encoded state.
+        scope: The goal id the projection was restricted to, if any.
+        codec: How ``state`` is encoded: ``msgpack``, or ``json`` for what msgpack cannot hold.
+    """
+
+    name: str
+    version: int
+    seq: int
+    taken_at: datetime
+    state: bytes
+    scope: str | None = None
+    codec: Codec = "msgpack"
+
+
+_envelope_decoder = msgspec.msgpack.Decoder(Snapshot)
+
+
+def _escape(text: str) -> str:
+    # KV keys allow [-/_=.a-zA-Z0-9]: other characters (and '=' itself) become '=XX'
+    # per UTF-8 byte, so that any name or goal id maps to one key and back.
+    return "".join(
+        ch if ch in _KEY_SAFE else "".join(f"={b:02X}" for b in ch.encode()) for ch in text
+    )
+
+
+def entry_key(name: str, scope: str | None = None) -> str:
+    """Return the KV key of a projection (and optional scope): ``name`` or ``name.scope``.
+
+    Characters a key cannot hold are escaped as ``=XX``, so distinct inputs give
+    distinct keys (``.`` separates name and scope and is escaped inside either).
+    """
+    if not name:
+        raise ValueError("a projection name cannot be empty")
+    key = _escape(name)
+    return key if scope is None else f"{key}.{_escape(scope) or '='}"
+
+
+async def find_bucket(nc: Client, bucket: str) -> KeyValue | None:
+    """Return a KV bucket, or ``None`` if it does not exist (reading never creates one)."""
+    try:
+        return await nc.jetstream().key_value(bucket)
+    except BucketNotFoundError:
+        return None
+
+
+async def open_bucket(nc: Client, bucket: str, *, replicas: int = 1) -> KeyValue:
+    """Return a KV bucket keeping one revision per key on file storage, creating it if absent."""
+    kv = await find_bucket(nc, bucket)
+    if kv is not None:
+        return kv
+    config = KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas)
+    return await nc.jetstream().create_key_value(config)
+
+
+def state_type(projection: Projection[S]) -> Any:
+    """Return the type to decode a projection's state as.
+
+    The return annotation of ``initial`` is preferred: it names generic parameters
+    (``GoalMap[Board]``) that the runtime type of the initial state has lost.
+    """
+    try:
+        hint = typing.get_type_hints(projection.initial).get("return")
+    except (NameError, TypeError):  # unresolvable or absent annotations: use the value
+        hint = None
+    return hint if hint is not None else type(projection.initial())
+
+
+def encode_state(state: object) -> tuple[Codec, bytes]:
+    """Encode a projection state; return the codec used and the bytes.
+
+    Raises:
+        SnapshotError: The state holds values neither msgpack nor JSON can encode.
+    """
+    try:
+        return "msgpack", msgspec.msgpack.encode(state)
+    except OverflowError:
+        pass  # an integer over 64 bits: JSON holds those (tuple keys aside)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise SnapshotError(f"state cannot be encoded: {exc}") from exc
+    try:
+        return "json", msgspec.json.encode(state)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise SnapshotError(f"state cannot be encoded: {exc}") from exc
+
+
+def decode_state(data: bytes, tp: Any, codec: Codec = "msgpack") -> Any:
+    """Decode a state encoded by ``encode_state`` as type ``tp``.
+
+    Raises:
+        msgspec.DecodeError: The data is not a ``tp``.
+    """
+    if codec == "json":
+        return msgspec.json.decode(data, type=tp)
+    return msgspec.msgpack.decode(data, type=tp)
+
+
+class SnapshotStore:
+    """Projection snapshots in the KV bucket ``{stream}_SNAPSHOTS``."""
+
+    def __init__(
+        self, nc: Client, stream: str, *, bucket: str | None = None, replicas: int = 1
+    ) -> None:
+        """Use the snapshot bucket of ``stream``; it is created on first use.
+
+        Args:
+            nc: A connected client.
+            stream: The event stream's name; the bucket is named after it.
+            bucket: Another bucket name, instead of ``{stream}_SNAPSHOTS``.
+            replicas: Replicas of the bucket, if it is created.
+        """
+        self._nc = nc
+        self.bucket = bucket or f"{stream}_SNAPSHOTS"
+        self._replicas = replicas
+        self._kv: KeyValue | None = None
+        self.stale: list[Snapshot] = []
+        """Snapshots ``load`` ignored because their version differs from the projection's."""
+
+    async def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            self._kv = await open_bucket(self._nc, self.bucket, replicas=self._replicas)
+        return self._kv
+
+    async def _existing(self) -> KeyValue | None:
+        if self._kv is None:
+            self._kv = await find_bucket(self._nc, self.bucket)
+        return self._kv
+
+    async def save(
+        self, name: str, version: int, seq: int, state: object, *, scope: str | None = None
+    ) -> Snapshot:
+        """Store ``state`` as the snapshot of projection ``name`` at ``seq``, replacing the last.
+
+        Raises:
+            SnapshotError: The state cannot be encoded, or is larger than the server accepts.
+        """
+        codec, encoded = encode_state(state)
+        snapshot = Snapshot(
+            name=name,
+            version=version,
+            seq=seq,
+            taken_at=datetime.now(UTC),
+            state=encoded,
+            scope=scope,
+            codec=codec,
+        )
+        data = msgspec.msgpack.encode(snapshot)
+        if len(data) > self._nc.max_payload:
+            raise SnapshotError(
+                f"snapshot of {name} is {len(data)} bytes, over the server's {self._nc.max_payload}"
+            )
+        kv = await self._bucket()
+        await kv.put(entry_key(name, scope), data)
+        return snapshot
+
+    async def get(self, name: str, *, scope: str | None = None) -> Snapshot | None:
+        """Return the stored snapshot of projection ``name``, whatever its version."""
+        kv = await self._existing()
+        if kv is None:
+            return None
+        try:
+            entry = await kv.get(entry_key(name, scope))
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        if not entry.value:
+            return None
+        return _envelope_decoder.decode(entry.value)
+
+    async def load(
+        self, projection: Projection[S], *, scope: str | None = None
+    ) -> tuple[S, int] | None:
+        """Return ``(state, seq)`` from the projection's snapshot, or ``None``.
+
+        ``None`` when there is no snapshot, or when it is stale (its version is not the
+        projection's): the stale one is logged and kept in ``stale``, and the caller
+        rebuilds from the start. A snapshot that no longer decodes is treated as stale.
+        """
+        snapshot = await self.get(projection.name, scope=scope)
+        if snapshot is None:
+            return None
+        if snapshot.version != projection.version:
+            _log.warning(
+                "snapshot of %s is version %d, the projection is version %d: rebuilding",
+                projection.name,
+                snapshot.version,
+                projection.version,
+            )
+            self.stale.append(snapshot)
+            return None
+        try:
+            state: S = decode_state(snapshot.state, state_type(projection), snapshot.codec)
+        except msgspec.DecodeError as exc:
+            _log.warning("snapshot of %s does not decode (%s): rebuilding", projection.name, exc)
+            self.stale.append(snapshot)
+            return None
+        return state, snapshot.seq
+
+    async def delete(self, name: str, *, scope: str | None = None) -> None:
+        """Remove the snapshot of projection ``name``, if any."""
+        kv = await self._existing()
+        if kv is not None:
+            await kv.purge(entry_key(name, scope))
+
+    async def drop_bucket(self) -> None:
+        """Delete the whole bucket and every snapshot in it."""
+        self._kv = None
+        with contextlib.suppress(NotFoundError):
+            await self._nc.jetstream().delete_key_value(self.bucket)
