@@ -78,6 +78,7 @@ from nats.js.errors import APIError, NotFoundError
 from ulid import ULID
 
 from callsheet.esdb.bridge import LoopBridge
+from callsheet.events.consume import ordered_messages
 from callsheet.events.errors import SubjectError
 from callsheet.events.subjects import decode_token, encode_token
 
@@ -497,39 +498,18 @@ class JetStreamAggregateRecorder(AggregateRecorder):
         """Read messages matching filters with sequences in [start, end], in order."""
         if end < start or (limit is not None and limit <= 0):
             return []
-        config = ConsumerConfig(filter_subjects=filters if len(filters) > 1 else None)
-        policy = DeliverPolicy.ALL
-        if start > 1:
-            policy = DeliverPolicy.BY_START_SEQUENCE
-            config.opt_start_seq = start
-        sub = await self._js.subscribe(
-            filters[0],
-            stream=self.layout.stream,
-            ordered_consumer=True,
-            config=config,
-            deliver_policy=policy,
-            idle_heartbeat=2.0,
-            pending_msgs_limit=65536,
-            pending_bytes_limit=256 * 1024 * 1024,
-        )
         found: list[Msg] = []
+        messages = ordered_messages(self._js, self.layout.stream, filters, from_seq=start)
         try:
-            info = await sub.consumer_info()
-            delivered = info.delivered.consumer_seq if info.delivered else 0
-            if not info.num_pending and not delivered:
-                return found
-            async for msg in sub.messages:
+            async for msg in messages:
                 seq = msg.metadata.sequence.stream
                 if seq > end:
                     break
                 found.append(msg)
-                if seq >= end or msg.metadata.num_pending == 0:
-                    break
-                if limit is not None and len(found) >= limit:
+                if seq >= end or (limit is not None and len(found) >= limit):
                     break
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await messages.aclose()
         return found
 
     def _stored_event(

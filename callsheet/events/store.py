@@ -36,13 +36,13 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 from ulid import ULID
 
 from callsheet.events.blobs import BlobStore
 from callsheet.events.catalog import AnyEvent
 from callsheet.events.codec import decode_trusted, encode, encode_validated
+from callsheet.events.consume import ordered_messages
 from callsheet.events.envelope import Event
 from callsheet.events.errors import (
     AppendError,
@@ -460,7 +460,7 @@ class EventStore:
             result.append(f"{root}.ev.{goal}.{kind}.{entity}.*.{category}.{action}")
         return sorted(set(result))
 
-    async def _messages(
+    def _messages(
         self,
         filters: list[str],
         *,
@@ -468,36 +468,9 @@ class EventStore:
         since: datetime | None = None,
         follow: bool = False,
     ) -> AsyncGenerator[Msg, None]:
-        config = ConsumerConfig(filter_subjects=filters if len(filters) > 1 else None)
-        policy = DeliverPolicy.ALL
-        if from_seq is not None and from_seq > 1:
-            policy = DeliverPolicy.BY_START_SEQUENCE
-            config.opt_start_seq = from_seq
-        elif since is not None:
-            policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = since.astimezone(UTC)
-        sub = await self._js.subscribe(
-            filters[0],
-            stream=self._config.stream,
-            ordered_consumer=True,
-            config=config,
-            deliver_policy=policy,
-            idle_heartbeat=2.0,
-            pending_msgs_limit=65536,
-            pending_bytes_limit=256 * 1024 * 1024,
+        return ordered_messages(
+            self._js, self._config.stream, filters, from_seq=from_seq, since=since, follow=follow
         )
-        try:
-            if not follow:
-                info = await sub.consumer_info()
-                delivered = info.delivered.consumer_seq if info.delivered else 0
-                if not info.num_pending and not delivered:
-                    return
-            async for msg in sub.messages:
-                yield msg
-                if not follow and msg.metadata.num_pending == 0:
-                    return
-        finally:
-            await sub.unsubscribe()
 
     async def _stored(self, msg: Msg) -> StoredEvent:
         meta = msg.metadata
