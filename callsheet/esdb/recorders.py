@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-import msgspec
 import nats.errors
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -78,6 +77,15 @@ from nats.js.errors import APIError, NotFoundError
 from ulid import ULID
 
 from callsheet.esdb.bridge import LoopBridge
+from callsheet.events.batch import (
+    ERR_BATCH_DUP_ID,
+    ERR_BATCH_TOO_LARGE,
+    ERR_WRONG_LAST_SEQ,
+    H_EXPECTED_SEQ,
+    H_EXPECTED_SUBJ,
+    AtomicBatchRefused,
+    publish_atomic,
+)
 from callsheet.events.consume import ordered_messages
 from callsheet.events.errors import SubjectError
 from callsheet.events.subjects import decode_token, encode_token
@@ -95,14 +103,6 @@ __all__ = [
 H_MSG_ID: Final = "Nats-Msg-Id"
 H_VERSION: Final = "Es-Version"
 H_ID_KIND: Final = "Es-Id-Kind"
-_H_EXPECTED_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
-_H_EXPECTED_SUBJ: Final = "Nats-Expected-Last-Subject-Sequence-Subject"
-_H_BATCH_ID: Final = "Nats-Batch-Id"
-_H_BATCH_SEQ: Final = "Nats-Batch-Sequence"
-_H_BATCH_COMMIT: Final = "Nats-Batch-Commit"
-_ERR_WRONG_LAST_SEQ: Final = 10071
-_ERR_BATCH_TOO_LARGE: Final = 10199
-_ERR_BATCH_DUP_ID: Final = 10201
 _ATTEMPTS: Final = 5
 
 
@@ -369,8 +369,8 @@ class JetStreamAggregateRecorder(AggregateRecorder):
             headers = dict(out.headers)
             if firsts[out.key] == index:
                 # Only the first message of a subject may carry the expectation.
-                headers[_H_EXPECTED_SEQ] = str(expected[out.key])
-                headers[_H_EXPECTED_SUBJ] = self.layout.originator_filter(out.key)
+                headers[H_EXPECTED_SEQ] = str(expected[out.key])
+                headers[H_EXPECTED_SUBJ] = self.layout.originator_filter(out.key)
             messages.append((out.subject, out.body, headers))
         if len(messages) == 1:
             subject, body, headers = messages[0]
@@ -381,44 +381,25 @@ class JetStreamAggregateRecorder(AggregateRecorder):
             except nats.errors.NoRespondersError as exc:
                 raise OperationalError(f"no stream for {subject}") from exc
             except APIError as exc:
-                if exc.err_code == _ERR_WRONG_LAST_SEQ:
+                if exc.err_code == ERR_WRONG_LAST_SEQ:
                     raise _WrongLastSequence from exc
                 raise OperationalError(f"server refused event: {exc.description}") from exc
             return [ack.seq]
         return await self._publish_batch(messages)
 
     async def _publish_batch(self, messages: list[tuple[str, bytes, dict[str, str]]]) -> list[int]:
-        nc = self.bridge.nc
-        batch_id = str(ULID())
-        last = len(messages) - 1
-        for index, (subject, body, headers) in enumerate(messages):
-            headers[_H_BATCH_ID] = batch_id
-            headers[_H_BATCH_SEQ] = str(index + 1)
-            if index < last:
-                await nc.publish(subject, body, headers=headers)
-        subject, body, headers = messages[last]
-        headers[_H_BATCH_COMMIT] = "1"
         try:
-            reply = await nc.request(subject, body, timeout=self.timeout, headers=headers)
+            return await publish_atomic(self.bridge.nc, messages, timeout=self.timeout)
         except nats.errors.TimeoutError:
             raise _NoAck from None
         except nats.errors.NoRespondersError as exc:
-            raise OperationalError(f"no stream for {subject}") from exc
-        answer: dict[str, Any] = msgspec.json.decode(reply.data) if reply.data else {}
-        error = answer.get("error")
-        if error is None:
-            end = int(answer["seq"])
-            count = int(answer.get("count", len(messages)))
-            if count != len(messages):
-                raise OperationalError(f"server stored {count} of {len(messages)} events")
-            return list(range(end - count + 1, end + 1))
-        code = error.get("err_code")
-        text = str(error.get("description", error))
-        if code in (_ERR_WRONG_LAST_SEQ, _ERR_BATCH_DUP_ID):
-            raise _WrongLastSequence(text)
-        if code == _ERR_BATCH_TOO_LARGE:
-            raise BatchTooLargeError(len(messages), self.max_batch)
-        raise OperationalError(f"server refused atomic batch: {text}")
+            raise OperationalError(f"no stream for {messages[-1][0]}") from exc
+        except AtomicBatchRefused as exc:
+            if exc.err_code in (ERR_WRONG_LAST_SEQ, ERR_BATCH_DUP_ID):
+                raise _WrongLastSequence(exc.description) from exc
+            if exc.err_code == ERR_BATCH_TOO_LARGE:
+                raise BatchTooLargeError(len(messages), self.max_batch) from exc
+            raise OperationalError(f"server refused atomic batch: {exc.description}") from exc
 
     async def _committed(
         self, outgoing: list[_Outgoing], expected: dict[str, int]

@@ -29,7 +29,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import msgspec
 import nats.errors
@@ -37,8 +37,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
-from ulid import ULID
 
+from callsheet.events.batch import (
+    ERR_BATCH_DUP_ID,
+    ERR_WRONG_LAST_SEQ,
+    H_EXPECTED_SEQ,
+    H_EXPECTED_SUBJ,
+    AtomicBatchRefused,
+    publish_atomic,
+)
 from callsheet.events.blobs import BlobStore
 from callsheet.events.catalog import AnyEvent
 from callsheet.events.codec import decode_trusted, encode, encode_validated
@@ -68,13 +75,6 @@ __all__ = [
 EntityKey = tuple[str, str | None]
 """(goal id, task id or None): the entity an event belongs to."""
 
-_ERR_WRONG_LAST_SEQ: Final = 10071
-_ERR_BATCH_DUP_ID: Final = 10201
-_H_EXPECTED_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
-_H_EXPECTED_SUBJ: Final = "Nats-Expected-Last-Subject-Sequence-Subject"
-_H_BATCH_ID: Final = "Nats-Batch-Id"
-_H_BATCH_SEQ: Final = "Nats-Batch-Sequence"
-_H_BATCH_COMMIT: Final = "Nats-Batch-Commit"
 _HEADER_ROOM: Final = 4096  # room left for headers under the server's max_payload
 _LAST_SEQ_RE = re.compile(r"wrong last sequence: (\d+)")
 _pointer_encoder = msgspec.json.Encoder()
@@ -221,8 +221,8 @@ class EventStore:
         if expected_last_seq is not None:
             if expected_last_seq < 0:
                 raise ValueError("expected_last_seq cannot be negative")
-            headers[_H_EXPECTED_SEQ] = str(expected_last_seq)
-            headers[_H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
+            headers[H_EXPECTED_SEQ] = str(expected_last_seq)
+            headers[H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
         for attempt in range(retries + 1):
             try:
                 ack = await self._js.publish(
@@ -236,7 +236,7 @@ class EventStore:
                     ) from None
                 continue
             except APIError as exc:
-                if exc.err_code == _ERR_WRONG_LAST_SEQ and expected_last_seq is not None:
+                if exc.err_code == ERR_WRONG_LAST_SEQ and expected_last_seq is not None:
                     return await self._resolve_conflict(prep, expected_last_seq, exc.description)
                 raise AppendError(f"server refused event {event.id}: {exc.description}") from exc
             if ack.duplicate:
@@ -315,64 +315,39 @@ class EventStore:
             raise ValueError(
                 f"expected sequence given for entities with no event in batch: {missing}"
             )
-        batch_id = str(ULID())
-        inbox = self._nc.new_inbox()
-        reply: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-
-        async def on_reply(msg: Msg) -> None:
-            if not reply.done():
-                reply.set_result(msg)
-
-        sub = await self._nc.subscribe(inbox, cb=on_reply)
+        messages = []
+        for index, prep in enumerate(prepared):
+            headers = dict(prep.headers)
+            if prep.entity in expected and firsts[prep.entity] == index:
+                # The server takes the expectation only on the first message of a subject.
+                headers[H_EXPECTED_SEQ] = str(expected[prep.entity])
+                headers[H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
+            messages.append((prep.subject, prep.body, headers))
         try:
-            last = len(prepared) - 1
-            for index, prep in enumerate(prepared):
-                headers = dict(prep.headers)
-                headers[_H_BATCH_ID] = batch_id
-                headers[_H_BATCH_SEQ] = str(index + 1)
-                if prep.entity in expected and firsts[prep.entity] == index:
-                    headers[_H_EXPECTED_SEQ] = str(expected[prep.entity])
-                    headers[_H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
-                if index == last:
-                    headers[_H_BATCH_COMMIT] = "1"
-                await self._nc.publish(
-                    prep.subject, prep.body, reply=inbox if index == last else "", headers=headers
-                )
-            try:
-                msg = await asyncio.wait_for(reply, timeout)
-            except TimeoutError:
+            seqs = await publish_atomic(self._nc, messages, timeout=timeout)
+        except nats.errors.TimeoutError:
+            raise AppendError(
+                "no ack for the atomic batch; it may or may not be stored: "
+                "append the same events again, they will not duplicate"
+            ) from None
+        except AtomicBatchRefused as exc:
+            if exc.err_code in (ERR_WRONG_LAST_SEQ, ERR_BATCH_DUP_ID):
+                stored = await self._already_stored_batch(prepared)
+                if stored is not None:
+                    return stored
+                if exc.err_code == ERR_WRONG_LAST_SEQ:
+                    entity = next((key for key in expected if key in firsts), prepared[0].entity)
+                    match = _LAST_SEQ_RE.search(exc.description)
+                    raise ConcurrencyConflict(
+                        self._entity_range(entity),
+                        expected.get(entity, -1),
+                        int(match.group(1)) if match else None,
+                    ) from exc
                 raise AppendError(
-                    f"no ack for atomic batch {batch_id}; it may or may not be stored: "
-                    "append the same events again, they will not duplicate"
-                ) from None
-        finally:
-            await sub.unsubscribe()
-        answer: dict[str, Any] = msgspec.json.decode(msg.data) if msg.data else {}
-        error = answer.get("error")
-        if error is None:
-            end = int(answer["seq"])
-            count = int(answer.get("count", len(prepared)))
-            if count != len(prepared):
-                raise AppendError(f"server stored {count} of {len(prepared)} batch events")
-            return [
-                Appended(end - count + 1 + i, p.event.id, False) for i, p in enumerate(prepared)
-            ]
-        code = error.get("err_code")
-        text = str(error.get("description", error))
-        if code in (_ERR_WRONG_LAST_SEQ, _ERR_BATCH_DUP_ID):
-            stored = await self._already_stored_batch(prepared)
-            if stored is not None:
-                return stored
-            if code == _ERR_WRONG_LAST_SEQ:
-                entity = next((key for key in expected if key in firsts), (prepared[0].entity))
-                match = _LAST_SEQ_RE.search(text)
-                raise ConcurrencyConflict(
-                    self._entity_range(entity),
-                    expected.get(entity, -1),
-                    int(match.group(1)) if match else None,
-                )
-            raise AppendError(f"atomic batch refused: {text} (some ids are already stored)")
-        raise AppendError(f"atomic batch refused: {text}")
+                    f"atomic batch refused: {exc.description} (some ids are already stored)"
+                ) from exc
+            raise AppendError(f"atomic batch refused: {exc.description}") from exc
+        return [Appended(seq, p.event.id, False) for seq, p in zip(seqs, prepared, strict=True)]
 
     # -- lost acks, duplicates and conflicts ----------------------------------
 
@@ -472,17 +447,21 @@ class EventStore:
             self._js, self._config.stream, filters, from_seq=from_seq, since=since, follow=follow
         )
 
+    async def _decode(
+        self, seq: int, subject: str, headers: dict[str, str] | None, data: bytes
+    ) -> AnyEvent:
+        """Decode a stored body, resolving a large event's pointer from the object store."""
+        try:
+            if headers and H_BLOB in headers:
+                data = await self._blobs.get(_pointer_decoder.decode(data).data_ref)
+            return decode_trusted(data)
+        except (EventDecodeError, msgspec.DecodeError, StoreError) as exc:
+            raise CorruptEventError(seq, subject, str(exc)) from exc
+
     async def _stored(self, msg: Msg) -> StoredEvent:
         meta = msg.metadata
         seq = meta.sequence.stream
-        data = msg.data
-        try:
-            if msg.headers and H_BLOB in msg.headers:
-                pointer = _pointer_decoder.decode(data)
-                data = await self._blobs.get(pointer.data_ref)
-            event = decode_trusted(data)
-        except (EventDecodeError, msgspec.DecodeError, StoreError) as exc:
-            raise CorruptEventError(seq, msg.subject, str(exc)) from exc
+        event = await self._decode(seq, msg.subject, msg.headers, msg.data)
         return StoredEvent(seq, msg.subject, meta.timestamp, event, meta.num_pending)
 
     async def read(
@@ -547,13 +526,7 @@ class EventStore:
             raw = await self._js.get_msg(self._config.stream, seq, direct=True)
         except NotFoundError as exc:
             raise StoreError(f"no event at sequence {seq}") from exc
-        data = raw.data or b""
-        if raw.headers and H_BLOB in raw.headers:
-            data = await self._blobs.get(_pointer_decoder.decode(data).data_ref)
-        try:
-            event = decode_trusted(data)
-        except EventDecodeError as exc:
-            raise CorruptEventError(seq, raw.subject or "", str(exc)) from exc
+        event = await self._decode(seq, raw.subject or "", raw.headers, raw.data or b"")
         stored_at = raw.time or datetime.now(UTC)
         return StoredEvent(seq, raw.subject or "", stored_at, event, 0)
 
