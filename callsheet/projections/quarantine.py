@@ -14,17 +14,16 @@ per event and soon outgrow the server's message limit.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from callsheet.events.store import CorruptEventError, StoredEvent
-from callsheet.projections.snapshots import entry_key, find_bucket, open_bucket
+from callsheet.projections.snapshots import LazyBucket, entry_key
 
 __all__ = ["Quarantine", "QuarantinedEvent"]
 
@@ -111,23 +110,11 @@ class Quarantine:
             bucket: Another bucket name, instead of ``{stream}_QUARANTINE``.
             replicas: Replicas of the bucket, if it is created.
         """
-        self._nc = nc
         self.bucket = bucket or f"{stream}_QUARANTINE"
         self.key = entry_key(projection, scope)
-        self._replicas = replicas
-        self._kv: KeyValue | None = None
+        self._kv = LazyBucket(nc, self.bucket, replicas=replicas)
         self.entries: list[QuarantinedEvent] = []
         """Entries known to this process, by sequence."""
-
-    async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            self._kv = await open_bucket(self._nc, self.bucket, replicas=self._replicas)
-        return self._kv
-
-    async def _existing(self) -> KeyValue | None:
-        if self._kv is None:
-            self._kv = await find_bucket(self._nc, self.bucket)
-        return self._kv
 
     def _entry_key(self, seq: int) -> str:
         return f"{self.key}.{seq}"
@@ -137,7 +124,7 @@ class Quarantine:
         kept = [e for e in self.entries if e.seq != entry.seq]
         kept.append(entry)
         self.entries = sorted(kept, key=lambda e: e.seq)
-        kv = await self._bucket()
+        kv = await self._kv.for_write()
         await kv.put(self._entry_key(entry.seq), msgspec.json.encode(entry))
 
     async def remove(self, seqs: set[int]) -> None:
@@ -145,7 +132,7 @@ class Quarantine:
         self.entries = [e for e in self.entries if e.seq not in seqs]
         if not seqs:
             return
-        kv = await self._existing()
+        kv = await self._kv.for_read()
         if kv is None:
             return
         for seq in sorted(seqs):
@@ -164,7 +151,7 @@ class Quarantine:
 
     async def load(self) -> list[QuarantinedEvent]:
         """Read the stored entries (written by any process) and merge them into ``entries``."""
-        kv = await self._existing()
+        kv = await self._kv.for_read()
         if kv is None:  # nothing was ever quarantined in this stream
             return list(self.entries)
         merged = {e.seq: e for e in self.entries}
@@ -182,6 +169,4 @@ class Quarantine:
 
     async def drop_bucket(self) -> None:
         """Delete the whole bucket, with the entries of every projection."""
-        self._kv = None
-        with contextlib.suppress(NotFoundError):
-            await self._nc.jetstream().delete_key_value(self.bucket)
+        await self._kv.drop()

@@ -34,6 +34,7 @@ from callsheet.projections import Projection
 
 __all__ = [
     "Codec",
+    "LazyBucket",
     "Snapshot",
     "SnapshotError",
     "SnapshotStore",
@@ -118,6 +119,35 @@ async def open_bucket(nc: Client, bucket: str, *, replicas: int = 1) -> KeyValue
     return await nc.jetstream().create_key_value(config)
 
 
+class LazyBucket:
+    """A KV bucket opened on first use: created by the first write, never by a read."""
+
+    def __init__(self, nc: Client, name: str, *, replicas: int = 1) -> None:
+        """Name the bucket; nothing is sent to the server yet."""
+        self._nc = nc
+        self.name = name
+        self._replicas = replicas
+        self._kv: KeyValue | None = None
+
+    async def for_write(self) -> KeyValue:
+        """The bucket, created if absent."""
+        if self._kv is None:
+            self._kv = await open_bucket(self._nc, self.name, replicas=self._replicas)
+        return self._kv
+
+    async def for_read(self) -> KeyValue | None:
+        """The bucket, or ``None`` if nobody has written to it yet."""
+        if self._kv is None:
+            self._kv = await find_bucket(self._nc, self.name)
+        return self._kv
+
+    async def drop(self) -> None:
+        """Delete the bucket and everything in it."""
+        self._kv = None
+        with contextlib.suppress(NotFoundError):
+            await self._nc.jetstream().delete_key_value(self.name)
+
+
 def state_type(projection: Projection[S]) -> Any:
     """Return the type to decode a projection's state as.
 
@@ -176,20 +206,9 @@ class SnapshotStore:
         """
         self._nc = nc
         self.bucket = bucket or f"{stream}_SNAPSHOTS"
-        self._replicas = replicas
-        self._kv: KeyValue | None = None
+        self._kv = LazyBucket(nc, self.bucket, replicas=replicas)
         self.stale: list[Snapshot] = []
         """Snapshots ``load`` ignored because their version differs from the projection's."""
-
-    async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            self._kv = await open_bucket(self._nc, self.bucket, replicas=self._replicas)
-        return self._kv
-
-    async def _existing(self) -> KeyValue | None:
-        if self._kv is None:
-            self._kv = await find_bucket(self._nc, self.bucket)
-        return self._kv
 
     async def save(
         self, name: str, version: int, seq: int, state: object, *, scope: str | None = None
@@ -214,13 +233,13 @@ class SnapshotStore:
             raise SnapshotError(
                 f"snapshot of {name} is {len(data)} bytes, over the server's {self._nc.max_payload}"
             )
-        kv = await self._bucket()
+        kv = await self._kv.for_write()
         await kv.put(entry_key(name, scope), data)
         return snapshot
 
     async def get(self, name: str, *, scope: str | None = None) -> Snapshot | None:
         """Return the stored snapshot of projection ``name``, whatever its version."""
-        kv = await self._existing()
+        kv = await self._kv.for_read()
         if kv is None:
             return None
         try:
@@ -262,12 +281,10 @@ class SnapshotStore:
 
     async def delete(self, name: str, *, scope: str | None = None) -> None:
         """Remove the snapshot of projection ``name``, if any."""
-        kv = await self._existing()
+        kv = await self._kv.for_read()
         if kv is not None:
             await kv.purge(entry_key(name, scope))
 
     async def drop_bucket(self) -> None:
         """Delete the whole bucket and every snapshot in it."""
-        self._kv = None
-        with contextlib.suppress(NotFoundError):
-            await self._nc.jetstream().delete_key_value(self.bucket)
+        await self._kv.drop()
