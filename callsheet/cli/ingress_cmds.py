@@ -7,8 +7,10 @@ import signal
 
 import click
 import msgspec
+from nats.js.errors import NotFoundError
 
 from callsheet.cli.common import open_store, run
+from callsheet.events.consume import ordered_messages
 from callsheet.ingress.gatekeeper import Gatekeeper, dead_letter_stream
 from callsheet.ingress.records import DeadLetter
 
@@ -56,21 +58,18 @@ def dead_letters(as_json: bool) -> None:
             config = dead_letter_stream(store.config.root)
             assert config.name is not None
             try:
-                info = await js.stream_info(config.name)
-            except Exception:
+                await js.stream_info(config.name)
+            except NotFoundError:
                 click.echo("no dead letters (the gatekeeper has not run yet)")
                 return
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
-                if info.state.messages == 0:
-                    break
-                raw = await js.get_msg(config.name, seq)
-                record = decoder.decode(raw.data or b"")
+            async for msg in ordered_messages(js, config.name, config.subjects or []):
                 if as_json:
-                    click.echo(raw.data or b"")
-                else:
-                    click.echo(
-                        f"{seq:>5} {record.received_at:%Y-%m-%d %H:%M:%S} {record.reason:<16} "
-                        f"{record.error}"
-                    )
+                    click.echo(msg.data)
+                    continue
+                record = decoder.decode(msg.data)
+                click.echo(
+                    f"{msg.metadata.sequence.stream:>5} {record.received_at:%Y-%m-%d %H:%M:%S} "
+                    f"{record.reason:<16} {record.error}"
+                )
 
     run(main)

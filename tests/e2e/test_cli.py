@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,38 +13,16 @@ import pytest
 from ulid import ULID
 
 from callsheet.events.catalog import EVENT_TYPES
+from tests.e2e.cli_support import CLI, cli, cli_env
+from tests.support import assert_eventually
 
 pytestmark = pytest.mark.e2e
-
-CLI = [sys.executable, "-m", "callsheet.cli"]
 
 
 @pytest.fixture
 def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
     """Environment for one test: the session's server, a stream and root of its own."""
-    uid = str(ULID()).lower()
-    result = dict(os.environ)
-    result.update(
-        CALLSHEET_NATS_URL=nats_url,
-        CALLSHEET_STREAM=f"E_{uid}",
-        CALLSHEET_SUBJECT_ROOT=f"e{uid}",
-        CALLSHEET_HOME=str(tmp_path),
-    )
-    return result
-
-
-def cli(
-    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return cli_env(nats_url, tmp_path)
 
 
 def test_publish_then_read_back(env: dict[str, str]) -> None:
@@ -208,3 +185,36 @@ def test_up_on_a_taken_port_says_so(project: dict[str, str]) -> None:
         out = cli(project, "up", "--port", str(port))
     assert out.returncode == 2
     assert f"port {port}" in out.stderr and "already in use" in out.stderr
+
+
+async def test_gatekeeper_and_dead_letters(env: dict[str, str]) -> None:
+    import nats
+
+    assert "no dead letters" in cli(env, "dead-letters").stdout
+    # The gatekeeper runs as the user runs it: a separate process, blocking here is fine.
+    keeper = subprocess.Popen(  # noqa: ASYNC220
+        [*CLI, "gatekeeper"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert keeper.stderr is not None
+        assert "gatekeeper ready" in keeper.stderr.readline()
+        root = env["CALLSHEET_SUBJECT_ROOT"]
+        nc = await nats.connect(env["CALLSHEET_NATS_URL"])
+        try:
+            await nc.jetstream().publish(f"{root}.in.svc", b"not json at all")
+        finally:
+            await nc.close()
+
+        def listed() -> bool:
+            return "invalid_event" in cli(env, "dead-letters").stdout
+
+        await assert_eventually(listed, timeout=30, message="dead letter not listed")
+        out = cli(env, "dead-letters", "--json")
+        record = json.loads(out.stdout.splitlines()[0])
+        assert record["body_text"] == "not json at all"
+        assert "not valid JSON" in record["error"]
+        keeper.terminate()
+        assert keeper.wait(timeout=30) == 0
+        assert "1 dead-lettered" in keeper.stderr.read()
+    finally:
+        keeper.kill()

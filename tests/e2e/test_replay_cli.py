@@ -4,37 +4,23 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ulid import ULID
 
+from tests.e2e.cli_support import cli, cli_env
+
 pytestmark = pytest.mark.e2e
 
-CLI = [sys.executable, "-m", "callsheet.cli"]
 GOAL = "g-auth"
-
-
-def _env(nats_url: str, home: Path) -> dict[str, str]:
-    uid = str(ULID()).lower()
-    result = dict(os.environ)
-    result.update(
-        CALLSHEET_NATS_URL=nats_url,
-        CALLSHEET_STREAM=f"E_{uid}",
-        CALLSHEET_SUBJECT_ROOT=f"e{uid}",
-        CALLSHEET_HOME=str(home),
-    )
-    return result
 
 
 @pytest.fixture
 def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
     """A stream and root of the test's own, holding the demo goal."""
-    result = _env(nats_url, tmp_path)
+    result = cli_env(nats_url, tmp_path)
     out = cli(result, "demo", "--goal", GOAL)
     assert out.returncode == 0, out.stderr
     return result
@@ -43,21 +29,7 @@ def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def other_env(nats_url: str, tmp_path: Path) -> dict[str, str]:
     """A second, empty stream and root on the same server."""
-    return _env(nats_url, tmp_path)
-
-
-def cli(
-    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return cli_env(nats_url, tmp_path)
 
 
 def events(env: dict[str, str]) -> list[dict[str, Any]]:
