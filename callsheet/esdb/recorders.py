@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,10 +68,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
-    DiscardPolicy,
     RawStreamMsg,
-    RetentionPolicy,
-    StorageType,
     StreamConfig,
 )
 from nats.js.errors import APIError, NotFoundError
@@ -88,6 +86,7 @@ from callsheet.events.batch import (
 )
 from callsheet.events.consume import ordered_messages
 from callsheet.events.errors import SubjectError
+from callsheet.events.stream import StoreConfig, stream_config
 from callsheet.events.subjects import decode_token, encode_token
 
 __all__ = [
@@ -168,23 +167,11 @@ def esdb_stream_config(name: str, subjects: list[str], *, replicas: int = 1) -> 
     File storage, nothing expires, messages cannot be deleted and the stream
     cannot be purged, a one-hour dedup window, atomic batches and direct gets.
     """
-    return StreamConfig(
-        name=name,
+    log = stream_config(StoreConfig(stream=name, replicas=replicas))
+    return dataclasses.replace(
+        log,
         description="eventsourcing library events recorded by callsheet.esdb (append-only)",
         subjects=subjects,
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_age=0,
-        max_msgs_per_subject=-1,
-        duplicate_window=3600.0,
-        num_replicas=replicas,
-        deny_delete=True,
-        deny_purge=True,
-        allow_direct=True,
-        allow_atomic=True,
     )
 
 
