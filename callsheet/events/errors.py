@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AppendError",
+    "AppendTimeout",
     "BatchTooLargeError",
     "ConcurrencyConflict",
     "DuplicateEventIdError",
@@ -47,6 +48,10 @@ class StreamConfigError(StoreError):
 
 class AppendError(StoreError):
     """The server refused an append for a reason other than concurrency."""
+
+
+class AppendTimeout(AppendError):
+    """No answer from the server: the event may or may not be stored; appending it again is safe."""
 
 
 class BatchTooLargeError(AppendError):

@@ -53,6 +53,7 @@ from callsheet.events.consume import ordered_messages
 from callsheet.events.envelope import Event
 from callsheet.events.errors import (
     AppendError,
+    AppendTimeout,
     BatchTooLargeError,
     ConcurrencyConflict,
     DuplicateEventIdError,
@@ -230,7 +231,7 @@ class EventStore:
                 )
             except nats.errors.TimeoutError:
                 if attempt == retries:
-                    raise AppendError(
+                    raise AppendTimeout(
                         f"no ack for event {event.id} after {retries + 1} attempts; "
                         "it may or may not be stored: append it again, it will not duplicate"
                     ) from None
@@ -266,7 +267,7 @@ class EventStore:
         except APIError as exc:
             raise AppendError(f"server refused an event: {exc.description}") from exc
         except TimeoutError:
-            raise AppendError(
+            raise AppendTimeout(
                 "acks timed out; append the same events again, they will not duplicate"
             ) from None
         for prep, ack in zip(prepared, acks, strict=True):
@@ -326,7 +327,7 @@ class EventStore:
         try:
             seqs = await publish_atomic(self._nc, messages, timeout=timeout)
         except nats.errors.TimeoutError:
-            raise AppendError(
+            raise AppendTimeout(
                 "no ack for the atomic batch; it may or may not be stored: "
                 "append the same events again, they will not duplicate"
             ) from None
@@ -463,6 +464,26 @@ class EventStore:
         seq = meta.sequence.stream
         event = await self._decode(seq, msg.subject, msg.headers, msg.data)
         return StoredEvent(seq, msg.subject, meta.timestamp, event, meta.num_pending)
+
+    async def decode_message(self, msg: Msg) -> StoredEvent:
+        """Decode a message delivered by a consumer of the log's stream.
+
+        Raises:
+            CorruptEventError: The message is not a valid event.
+        """
+        return await self._stored(msg)
+
+    async def find(self, event: Event, *, from_seq: int | None = None) -> StoredEvent | None:
+        """Look an event up by id on its own subject, from ``from_seq`` (or the dedup window).
+
+        Use it to tell whether an event made earlier (a reaction with a derived
+        id) is already stored, beyond the server's duplicate window.
+        """
+        prep = await self._prepare(event, None, check=False)
+        found = await self._find(prep, start_seq=from_seq if from_seq is not None else 1)
+        if found is None:
+            return None
+        return await self.get(found[0])
 
     async def read(
         self,

@@ -77,6 +77,9 @@ class TaskAssignedData(Payload, kw_only=True, frozen=True):
     resume_from: Annotated[
         Id | None, Meta(description="Checkpoint to resume from, when reassigned.")
     ] = None
+    not_before: Annotated[
+        UtcTime | None, Meta(description="Earliest start (a retry's backoff); none: at once.")
+    ] = None
 
 
 class TaskAssigned(Event, tag="task.assigned", frozen=True, kw_only=True):

@@ -1,0 +1,96 @@
+"""The ``Agent`` base class: identity, role in the topology, declared handlers and views."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, ClassVar, Literal
+
+from ulid import ULID
+
+from callsheet.agents.handlers import HandlerDefinitionError, HandlerSpec, collect
+from callsheet.projections import PROJECTIONS
+
+__all__ = ["Agent", "AgentKind"]
+
+AgentKind = Literal["controller", "supervisor", "worker", "reviewer", "observer"]
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Agent:
+    """Base of every agent: subclass it and declare handlers with ``@on`` and ``@work``.
+
+    Class attributes a subclass sets:
+
+    - ``kind``: its place in the bounded topology (what it may emit is enforced).
+    - ``role``: the worker role whose work queue ``@work`` takes tasks from.
+    - ``durable``: a stable name for the agent's position in the log; an agent
+      restarted under the same name continues where it stopped. Defaults to the
+      role, or the class name.
+    - ``views``: projections (by registry name, e.g. ``board``) the runtime keeps
+      up to date for it, folded from every event before its handlers run.
+    - ``lease_seconds``: the work queue's ack wait (the lease); heartbeats extend it.
+    - ``max_in_flight``: most tasks one instance of the agent works on at once.
+
+    Handlers must be deterministic given the event, the views and the recorded
+    results of model and tool calls: that is what makes re-driving them from the
+    log meaningful.
+    """
+
+    kind: ClassVar[AgentKind] = "observer"
+    role: ClassVar[str | None] = None
+    durable: ClassVar[str | None] = None
+    views: ClassVar[tuple[str, ...]] = ()
+    lease_seconds: ClassVar[float] = 30.0
+    max_in_flight: ClassVar[int] = 4
+    handlers: ClassVar[dict[str, HandlerSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        specs: dict[str, HandlerSpec] = {}
+        for base in reversed(cls.__mro__[1:]):
+            specs.update(getattr(base, "handlers", {}))
+        specs.update(collect(dict(vars(cls))))
+        cls.handlers = specs
+        for name in cls.views:
+            if name not in PROJECTIONS:
+                raise HandlerDefinitionError(
+                    f"{cls.__name__}.views names {name!r}; known: {', '.join(PROJECTIONS)}"
+                )
+        if any(s.kind == "work" for s in specs.values()) and not cls.role:
+            raise HandlerDefinitionError(f"{cls.__name__} has a @work handler but no role")
+        if cls.lease_seconds <= 0 or cls.max_in_flight < 1:
+            raise HandlerDefinitionError(f"{cls.__name__}: lease and max_in_flight must be > 0")
+
+    def __init__(self, name: str | None = None) -> None:
+        """Create an instance.
+
+        Args:
+            name: The agent id stamped as ``producer`` on what it emits; a fresh
+                ``{durable}-{random}`` by default (instances of one role differ).
+        """
+        self.name = name or f"{self.durable_name()}-{str(ULID())[-6:].lower()}"
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"agent name {self.name!r} must match [A-Za-z0-9_-]{{1,64}}")
+
+    @classmethod
+    def durable_name(cls) -> str:
+        """The stable name of the agent's log position (its consumer)."""
+        name = cls.durable or cls.role or cls.__name__.lower()
+        return re.sub(r"[^A-Za-z0-9_-]", "-", name)[:64]
+
+    @classmethod
+    def event_handlers(cls) -> list[HandlerSpec]:
+        """The ``@on`` handlers, in declaration order."""
+        return [s for s in cls.handlers.values() if s.kind == "event"]
+
+    @classmethod
+    def work_handler(cls) -> HandlerSpec | None:
+        """The ``@work`` handler, if the agent takes tasks."""
+        found = [s for s in cls.handlers.values() if s.kind == "work"]
+        if len(found) > 1:
+            raise HandlerDefinitionError(f"{cls.__name__} declares more than one @work handler")
+        return found[0] if found else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} kind={self.kind} pid={os.getpid()}>"

@@ -1,0 +1,223 @@
+"""What a handler gets besides its event: emitting, views, recorded calls, task reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from callsheet.agents.agent import Agent
+from callsheet.events.catalog import (
+    ArtifactPublished,
+    ArtifactPublishedData,
+    TaskAssigned,
+    TaskBlocked,
+    TaskBlockedData,
+    TaskCheckpoint,
+    TaskCheckpointData,
+    TaskHeartbeat,
+    TaskHeartbeatData,
+    TaskProgress,
+    TaskProgressData,
+)
+from callsheet.events.envelope import Event, Json
+from callsheet.events.ids import derived_event_id
+from callsheet.events.store import StoredEvent
+from callsheet.projections._common import GoalMap
+from callsheet.projections.board import Board
+
+__all__ = ["HandlerContext", "WorkContext"]
+
+E = TypeVar("E", bound=Event)
+_SAME: Any = object()
+
+
+class HandlerContext:
+    """The context of one handler run: the cause, the agent's views, and ``emit``.
+
+    Events emitted by an ``@on`` handler are appended together, atomically, when
+    the handler returns (all or none); their ids derive from (cause, agent, handler,
+    index), so a redelivered cause produces the same ids and the log keeps one copy.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        handler: str,
+        stored: StoredEvent,
+        views: Mapping[str, Any],
+        *,
+        id_scope: str = "",
+        sink: Callable[[Event], Awaitable[int]] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.handler = handler
+        self.stored = stored
+        self.emitted: list[Event] = []
+        self._views = views
+        self._key = f"{agent.durable_name()}.{handler}{id_scope}"
+        self._sink = sink
+
+    @property
+    def event(self) -> Event:
+        """The event being handled (the cause of everything emitted)."""
+        return self.stored.event
+
+    @property
+    def seq(self) -> int:
+        """Stream sequence of the event being handled."""
+        return self.stored.seq
+
+    def now(self) -> datetime:
+        """The time to reason with: the cause's time, so that a re-drive sees the same."""
+        return self.stored.event.occurred_at
+
+    def view(self, name: str) -> Any:
+        """The state of one of the agent's ``views``, as of the event being handled."""
+        if name not in self._views:
+            raise KeyError(f"{type(self.agent).__name__} does not declare the view {name!r}")
+        return self._views[name]
+
+    @property
+    def board(self) -> Board:
+        """The board of the event's goal (the agent must declare the ``board`` view)."""
+        boards: GoalMap[Board] = self.view("board")
+        found = boards.goals.get(self.event.goal_id)
+        return found if isinstance(found, Board) else Board(goal_id=self.event.goal_id)
+
+    def make(
+        self,
+        cls: type[E],
+        data: Any,
+        *,
+        task_id: str | None = _SAME,
+        goal_id: str | None = None,
+    ) -> E:
+        """Build the next event of this handler run, without emitting it."""
+        cause = self.event
+        event_id = derived_event_id(cause.id, self._key, len(self.emitted))
+        return cls.new(
+            data=data,
+            goal_id=goal_id or cause.goal_id,
+            task_id=cause.task_id if task_id is _SAME else task_id,
+            producer=self.agent.name,
+            correlation_id=cause.correlation_id if goal_id in (None, cause.goal_id) else None,
+            causation_id=cause.id,
+            event_id=event_id,
+        )
+
+    def emit(
+        self,
+        cls: type[E],
+        data: Any,
+        *,
+        task_id: str | None = _SAME,
+        goal_id: str | None = None,
+    ) -> E:
+        """Queue an event caused by the one being handled.
+
+        Args:
+            cls: The catalog class, e.g. ``TaskAssigned``.
+            data: Its typed payload.
+            task_id: The task it is about; the cause's task by default (``None`` for
+                a goal-level event).
+            goal_id: The goal; the cause's goal by default.
+
+        Returns:
+            The event, with its derived id, correlation and causation set.
+        """
+        event = self.make(cls, data, task_id=task_id, goal_id=goal_id)
+        self.emitted.append(event)
+        return event
+
+
+class WorkContext(HandlerContext):
+    """The context of a task taken from a role's work queue.
+
+    Reports are appended at once (``await ctx.progress(...)``), fenced by the task's
+    sequence: if another worker took the task over (the lease ran out) or it was
+    cancelled, the next report raises ``LeaseLost`` and the work stops.
+
+    Attributes:
+        delivery: Which delivery of the assignment this is (1, 2, ...).
+        checkpoint: The state saved by the last checkpoint of the task, if any: resume from it.
+        checkpoint_id: Id of that checkpoint.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        handler: str,
+        stored: StoredEvent,
+        *,
+        delivery: int,
+        sink: Callable[[Event], Awaitable[int]],
+        checkpoint: Json = None,
+        checkpoint_id: str | None = None,
+    ) -> None:
+        super().__init__(agent, handler, stored, {}, id_scope=f"#{delivery}", sink=sink)
+        self.delivery = delivery
+        self.checkpoint = checkpoint
+        self.checkpoint_id = checkpoint_id
+        self._send = sink
+
+    @property
+    def assignment(self) -> TaskAssigned:
+        """The task's assignment."""
+        event = self.event
+        assert isinstance(event, TaskAssigned)
+        return event
+
+    @property
+    def task_id(self) -> str:
+        """The task being worked on."""
+        return self.assignment.task_id or ""
+
+    async def send(self, cls: type[E], data: Any, *, task_id: str | None = _SAME) -> E:
+        """Append an event now (fenced on the task); returns it."""
+        event = self.emit(cls, data, task_id=task_id)
+        await self._send(event)
+        return event
+
+    async def progress(self, percent: float, note: str = "") -> None:
+        """Report how far along the task is."""
+        await self.send(
+            TaskProgress, TaskProgressData(worker=self.agent.name, percent=percent, note=note)
+        )
+
+    async def heartbeat(self) -> None:
+        """Say the worker is alive (the runtime also does this on its own)."""
+        lease = self.assignment.data.lease_seconds
+        until = datetime.now(UTC) + timedelta(seconds=lease)
+        await self.send(
+            TaskHeartbeat,
+            TaskHeartbeatData(worker=self.agent.name, attempt=self.delivery, lease_until=until),
+        )
+
+    async def save_checkpoint(self, state: Json, note: str = "") -> str:
+        """Save resumable state; a later delivery of the task starts with it."""
+        checkpoint_id = f"{self.task_id}-cp{len(self.emitted) + 1}-d{self.delivery}"
+        await self.send(
+            TaskCheckpoint,
+            TaskCheckpointData(
+                checkpoint_id=checkpoint_id, worker=self.agent.name, state=state, note=note
+            ),
+        )
+        self.checkpoint, self.checkpoint_id = state, checkpoint_id
+        return checkpoint_id
+
+    async def blocked(self, reason: str, needs: str = "", kind: str = "other") -> None:
+        """Say the work cannot go on, and why."""
+        await self.send(
+            TaskBlocked,
+            TaskBlockedData(worker=self.agent.name, reason=reason, needs=needs, kind=kind),  # type: ignore[arg-type]
+        )
+
+    async def publish_artifact(
+        self, artifact_id: str, name: str, content: str, **extra: Any
+    ) -> None:
+        """Publish an output of the task (inline content; large ones go to the object store)."""
+        await self.send(
+            ArtifactPublished,
+            ArtifactPublishedData(artifact_id=artifact_id, name=name, content=content, **extra),
+        )

@@ -1,0 +1,406 @@
+"""The work queue of a role: leases, heartbeats, fencing, checkpoints, failures.
+
+One durable pull consumer per role is shared by every worker of the role, in
+any number of processes. A worker takes at most ``max_in_flight`` tasks at once
+(backpressure: the rest wait in the queue, whose depth ``queue_depth`` shows).
+For each delivery of a ``task.assigned``:
+
+1. The task's history is read: a task already finished, cancelled or assigned
+   again since is acked and dropped (a task completes once); the last
+   checkpoint, if any, is handed to the handler to resume from.
+2. A delivery past the task's ``max_attempts`` (earlier workers died or let the
+   lease run out) becomes a ``task.failed`` for the supervisor; so does a
+   deadline already passed. ``not_before`` (a retry's backoff) is waited out.
+3. ``task.started``, then the handler runs; every ``lease/3`` the lease is
+   extended (``in_progress``) and a ``task.heartbeat`` recorded.
+4. Every report is appended with the task's last sequence as the expectation
+   (a fencing token): when another worker has taken the task over, or it was
+   cancelled, the report is refused and this worker stops (``LeaseLost``).
+5. The handler's return value becomes the ``task.result``; an exception becomes a
+   ``task.failed`` with the error. Then the delivery is acked (or terminated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+
+from callsheet.agents.agent import Agent
+from callsheet.agents.consumers import ensure_work_queue
+from callsheet.agents.context import WorkContext
+from callsheet.agents.reactions import describe
+from callsheet.agents.retry import is_transient, pause
+from callsheet.agents.tracing import traceparent
+from callsheet.events.catalog import (
+    TaskAssigned,
+    TaskCancelled,
+    TaskCheckpoint,
+    TaskFailed,
+    TaskFailedData,
+    TaskHeartbeat,
+    TaskHeartbeatData,
+    TaskReassigned,
+    TaskResult,
+    TaskResultData,
+    TaskStarted,
+    TaskStartedData,
+)
+from callsheet.events.envelope import Event
+from callsheet.events.errors import ConcurrencyConflict, DuplicateEventIdError
+from callsheet.events.ids import derived_event_id
+from callsheet.events.store import Appended, CorruptEventError, EventStore, StoredEvent
+
+__all__ = ["LeaseLost", "WorkLoop"]
+
+log = logging.getLogger("callsheet.agents")
+_FAR = datetime.max.replace(tzinfo=UTC)
+
+
+class LeaseLost(Exception):
+    """The task was taken over by another worker, finished, or cancelled meanwhile."""
+
+    def __init__(self, reason: str, *, cancelled: bool = False) -> None:
+        super().__init__(reason)
+        self.cancelled = cancelled
+
+
+def _ends_assignment(event: Event) -> bool:
+    return isinstance(
+        event, TaskAssigned | TaskResult | TaskCancelled | TaskFailed | TaskReassigned
+    )
+
+
+class TaskRun:
+    """One delivery of one task to one worker."""
+
+    def __init__(
+        self, loop: WorkLoop, msg: Msg, stored: StoredEvent, assigned: TaskAssigned
+    ) -> None:
+        self.loop = loop
+        self.agent = loop.agent
+        self.store = loop.store
+        self.msg = msg
+        self.stored = stored
+        self.assigned = assigned
+        self.task_id = assigned.task_id or ""
+        self.delivery = msg.metadata.num_delivered or 1
+        self.last_seq = stored.seq
+        self._lock = asyncio.Lock()
+        self._beats = 0
+
+    # -- fenced appends -----------------------------------------------------------
+
+    async def append(self, event: Event) -> int:
+        """Append a report; fenced on the task's sequence when it is about the task."""
+        if event.task_id != self.task_id or event.goal_id != self.assigned.goal_id:
+            stored: Appended = await self._retry(lambda: self.store.append(event))
+            return stored.seq
+        async with self._lock:
+            while True:
+                try:
+                    done: Appended = await self._retry(
+                        lambda: self.store.append(
+                            event,
+                            expected_last_seq=self.last_seq,
+                            traceparent=traceparent(event.correlation_id, event.id),
+                        )
+                    )
+                except ConcurrencyConflict:
+                    await self._catch_up()
+                    continue
+                except DuplicateEventIdError:
+                    found = await self.store.find(event, from_seq=self.stored.seq)
+                    if found is None:
+                        raise
+                    return found.seq
+                self.last_seq = max(self.last_seq, done.seq)
+                return done.seq
+
+    async def _retry(self, step: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_transient(exc) or not await pause(attempt, self.loop.stopping):
+                    raise
+                attempt += 1
+
+    async def _catch_up(self) -> None:
+        """Read what others appended to the task; give up if the task moved on without us."""
+        async for later in self.store.read(
+            goal_id=self.assigned.goal_id, task_id=self.task_id, from_seq=self.last_seq + 1
+        ):
+            event = later.event
+            if isinstance(event, TaskStarted) and (
+                event.data.worker != self.agent.name or event.data.attempt != self.delivery
+            ):
+                raise LeaseLost(f"task {self.task_id} was taken over by {event.data.worker}")
+            if _ends_assignment(event) and event.producer != self.agent.name:
+                raise LeaseLost(
+                    f"task {self.task_id} moved on ({event.event_type})",
+                    cancelled=isinstance(event, TaskCancelled),
+                )
+            self.last_seq = later.seq
+
+    # -- the delivery ---------------------------------------------------------------
+
+    def _event(self, cls: type[Event], data: Any, key: str, index: int = 0) -> Any:
+        return cls.new(
+            data=data,
+            goal_id=self.assigned.goal_id,
+            task_id=self.task_id,
+            producer=self.agent.name,
+            correlation_id=self.assigned.correlation_id,
+            causation_id=self.assigned.id,
+            event_id=derived_event_id(
+                self.assigned.id, f"{self.agent.durable_name()}.{key}#{self.delivery}", index
+            ),
+        )
+
+    async def _fail(self, reason: str, *, retryable: bool, error: str | None = None) -> None:
+        data = TaskFailedData(
+            reason=reason,
+            worker=self.agent.name,
+            attempt=self.delivery,
+            retryable=retryable,
+            error=error,
+        )
+        await self.append(self._event(TaskFailed, data, "failed"))
+
+    async def run(self) -> None:
+        """Work on the delivery; never raises except on cancellation."""
+        try:
+            await self._run()
+        except LeaseLost as exc:
+            log.info("%s: %s", self.agent.name, exc)
+            if exc.cancelled:
+                await self._settle(self.msg.term)
+        except asyncio.CancelledError:
+            # Stopped (shutdown): hand the task back now rather than after the lease.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.msg.nak())
+            raise
+        except Exception:
+            log.exception(
+                "%s: task %s: delivery %d broke", self.agent.name, self.task_id, self.delivery
+            )
+
+    async def _settle(self, how: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self._retry(how)
+
+    async def _history(self) -> tuple[bool, StoredEvent | None]:
+        """Whether the assignment is still open, and the task's last checkpoint."""
+        open_, checkpoint = True, None
+        async for past in self.store.read(goal_id=self.assigned.goal_id, task_id=self.task_id):
+            if isinstance(past.event, TaskCheckpoint):
+                checkpoint = past
+            if past.seq > self.stored.seq and _ends_assignment(past.event):
+                open_ = False
+            self.last_seq = max(self.last_seq, past.seq)
+        return open_, checkpoint
+
+    async def _run(self) -> None:
+        open_, checkpoint = await self._retry(self._history)
+        if not open_:
+            await self._settle(self.msg.ack_sync)  # finished, cancelled or reassigned already
+            return
+        data = self.assigned.data
+        if self.delivery > data.max_attempts:
+            await self._fail(
+                f"no worker finished it in {data.max_attempts} deliveries "
+                f"(lease {self.loop.lease_seconds:g} s)",
+                retryable=True,
+            )
+            await self._settle(self.msg.term)
+            return
+        if data.deadline is not None and datetime.now(UTC) >= data.deadline:
+            await self._fail("its deadline passed before a worker started it", retryable=False)
+            await self._settle(self.msg.term)
+            return
+        if data.not_before is not None:
+            await self._wait_until(data.not_before)
+        ctx = WorkContext(
+            self.agent,
+            self.loop.handler,
+            self.stored,
+            delivery=self.delivery,
+            sink=self.append,
+            checkpoint=checkpoint.event.data.state if checkpoint else None,
+            checkpoint_id=checkpoint.event.data.checkpoint_id if checkpoint else None,
+        )
+        await self.append(
+            self._event(
+                TaskStarted,
+                TaskStartedData(worker=self.agent.name, attempt=self.delivery),
+                "started",
+            )
+        )
+        work = asyncio.create_task(self._work(ctx))
+        beats = asyncio.create_task(self._heartbeats(work))
+        try:
+            await work
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await beats
+
+    async def _work(self, ctx: WorkContext) -> None:
+        handler = getattr(self.agent, self.loop.handler)
+        deadline = self.assigned.data.deadline
+        timeout = None if deadline is None else (deadline - datetime.now(UTC)).total_seconds()
+        try:
+            output = await asyncio.wait_for(handler(self.assigned, ctx), timeout)
+        except (LeaseLost, asyncio.CancelledError):
+            raise
+        except TimeoutError:
+            await self._fail("its deadline passed while it ran", retryable=False)
+            await self._settle(self.msg.term)
+            return
+        except Exception as exc:
+            log.warning("%s: task %s raised %r", self.agent.name, self.task_id, exc)
+            await self._fail(
+                f"the handler raised {type(exc).__name__}", retryable=True, error=describe(exc)
+            )
+            await self._settle(self.msg.term)
+            return
+        if not any(isinstance(e, TaskResult) for e in ctx.emitted):
+            result = (
+                output
+                if isinstance(output, TaskResultData)
+                else TaskResultData(worker=self.agent.name, output=output)
+            )
+            await ctx.send(TaskResult, result)
+        await self._settle(self.msg.ack_sync)
+
+    async def _heartbeats(self, work: asyncio.Task[None]) -> None:
+        period = self.loop.lease_seconds / 3
+        while not work.done():
+            await asyncio.sleep(period)
+            with contextlib.suppress(Exception):
+                await self.msg.in_progress()
+            until = datetime.now(UTC) + timedelta(seconds=self.loop.lease_seconds)
+            self._beats += 1
+            data = TaskHeartbeatData(
+                worker=self.agent.name, attempt=self.delivery, lease_until=until
+            )
+            try:
+                await self.append(self._event(TaskHeartbeat, data, "heartbeat", self._beats))
+            except LeaseLost:
+                work.cancel()
+                raise
+
+    async def _wait_until(self, when: datetime) -> None:
+        """Hold the delivery until ``when``, extending the lease meanwhile."""
+        period = self.loop.lease_seconds / 3
+        while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
+            await asyncio.sleep(min(left, period))
+            with contextlib.suppress(Exception):
+                await self.msg.in_progress()
+
+
+class WorkLoop:
+    """Takes tasks from a role's queue for one worker agent, a few at a time."""
+
+    def __init__(
+        self, store: EventStore, agent: Agent, stopping: asyncio.Event, *, grace: float = 10.0
+    ) -> None:
+        spec = agent.work_handler()
+        if spec is None or agent.role is None:
+            raise ValueError(f"{agent!r} has no @work handler")
+        self.store = store
+        self.agent = agent
+        self.role = agent.role
+        self.handler = spec.name
+        self.stopping = stopping
+        self.lease_seconds = agent.lease_seconds
+        self.grace = grace
+        self.running: set[asyncio.Task[None]] = set()
+        self.taken = 0
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Take and work on tasks until the runtime stops, then let running ones finish."""
+        config = self.store.config
+        js = self.store.nc.jetstream()
+        attempt = 0
+        while True:
+            try:
+                name = await ensure_work_queue(
+                    js, config.stream, config.root, self.role, lease_seconds=self.lease_seconds
+                )
+                psub = await js.pull_subscribe_bind(name, stream=config.stream)
+                break
+            except Exception as exc:
+                if not is_transient(exc) or not await pause(attempt, self.stopping):
+                    raise
+                attempt += 1
+        self.ready.set()
+        try:
+            await self._take(psub)
+        finally:
+            await self._drain()
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def _take(self, psub: Any) -> None:
+        attempt = 0
+        while not self.stopping.is_set():
+            free = self.agent.max_in_flight - len(self.running)
+            if free <= 0:
+                await asyncio.wait(self.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                msgs = await psub.fetch(free, timeout=0.5)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await pause(attempt, self.stopping)
+                attempt += 1
+                continue
+            attempt = 0
+            runs = []
+            for msg in msgs:
+                run = await self._decode(msg)
+                if run is not None:
+                    runs.append(run)
+            # Most urgent first among what was taken: priority, then deadline.
+            runs.sort(key=lambda r: (r.assigned.data.priority, r.assigned.data.deadline or _FAR))
+            for run in runs:
+                task = asyncio.create_task(run.run(), name=f"{self.agent.name}:{run.task_id}")
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
+                self.taken += 1
+
+    async def _decode(self, msg: Msg) -> TaskRun | None:
+        try:
+            stored = await self.store.decode_message(msg)
+        except CorruptEventError as exc:
+            log.error("%s: dropping a corrupt assignment: %s", self.agent.name, exc)
+            await msg.term()
+            return None
+        event = stored.event
+        spec = self.agent.handlers[self.handler]
+        if not isinstance(event, TaskAssigned) or not spec.matches(event, msg.subject):
+            await msg.term()  # not for this worker: no other worker of the role takes it either
+            return None
+        return TaskRun(self, msg, stored, event)
+
+    async def _drain(self) -> None:
+        """Give running tasks ``grace`` seconds, then stop them; their deliveries come back."""
+        if not self.running:
+            return
+        _, pending = await asyncio.wait(set(self.running), timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)

@@ -1,0 +1,166 @@
+"""The loop of an agent's ``@on`` handlers: the log, in order, one event at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from callsheet.agents.agent import Agent
+from callsheet.agents.consumers import ensure_observer
+from callsheet.agents.context import HandlerContext
+from callsheet.agents.reactions import Reactor, describe, error_event
+from callsheet.agents.retry import is_transient, pause
+from callsheet.agents.topology import TopologyViolation
+from callsheet.events.errors import EventError, StoreError
+from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
+from callsheet.events.subjects import stream_filter
+from callsheet.projections import PROJECTIONS
+
+__all__ = ["ObserverLoop"]
+
+log = logging.getLogger("callsheet.agents")
+
+
+class ObserverLoop:
+    """Feeds the log to an agent's ``@on`` handlers, in order, from where it stopped.
+
+    - Each event is folded into the agent's views, then given to every matching
+      handler; what a handler emits is appended atomically, and only then is the
+      event acked. A crash in between makes the event come again, and the same
+      derived ids keep one copy of the reaction.
+    - The agent's own reactions are folded into its views as soon as they are
+      stored (so the next event's handlers see them even before the log delivers
+      them), and not folded again when they arrive.
+    - A handler that raises is recorded as an ``agent.error`` naming the event;
+      the loop goes on with the next event. A passing outage (server restart) is
+      waited out and the same event is tried again.
+    - On start, the views are rebuilt from the log up to the agent's position.
+    """
+
+    def __init__(self, store: EventStore, agent: Agent, stopping: asyncio.Event) -> None:
+        self.store = store
+        self.agent = agent
+        self.stopping = stopping
+        self.views: dict[str, Any] = {name: PROJECTIONS[name].initial() for name in agent.views}
+        self.position = 0
+        self.handled = 0
+        self._ahead: set[int] = set()
+        self._reactor = Reactor(store, agent, stopping)
+        self._js: JetStreamContext = store.nc.jetstream()
+        self.ready = asyncio.Event()
+
+    def _filters(self) -> list[str]:
+        if self.agent.views:
+            return [stream_filter(self.store.config.root)]
+        names = sorted({n for spec in self.agent.event_handlers() for n in spec.type_names})
+        return self.store.filters(types=names) if names else [stream_filter(self.store.config.root)]
+
+    def _fold(self, stored: StoredEvent) -> None:
+        if stored.seq in self._ahead:
+            self._ahead.discard(stored.seq)
+            return
+        for name in self.views:
+            self.views[name] = PROJECTIONS[name].fold(self.views[name], stored.event)
+
+    async def start(self) -> str:
+        """Create the consumer at the agent's position and rebuild its views up to it."""
+        config = self.store.config
+        consumer, floor = await ensure_observer(
+            self._js, config.stream, self.agent.durable_name(), self._filters()
+        )
+        if self.views and floor:
+            async for stored in self.store.read(until_seq=floor):
+                self._fold(stored)
+        self.position = floor
+        return consumer
+
+    async def run(self) -> None:
+        """Handle events until the runtime stops."""
+        consumer = await self._retrying(self.start)
+        psub = await self._js.pull_subscribe_bind(consumer, stream=self.store.config.stream)
+        self.ready.set()
+        attempt = 0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await psub.fetch(64, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    continue
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    await pause(attempt, self.stopping)
+                    attempt += 1
+                    continue
+                attempt = 0
+                for msg in msgs:
+                    if self.stopping.is_set():
+                        return  # not acked: delivered again to the next instance
+                    await self._one(msg)
+        finally:
+            await psub.unsubscribe()
+
+    async def _retrying(self, step: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_transient(exc) or not await pause(attempt, self.stopping):
+                    raise
+                attempt += 1
+
+    async def _one(self, msg: Msg) -> None:
+        try:
+            stored = await self.store.decode_message(msg)
+        except CorruptEventError as exc:
+            log.error("%s: skipping a corrupt message: %s", self.agent.name, exc)
+            await msg.ack()
+            return
+        self._fold(stored)
+        for spec in self.agent.event_handlers():
+            await self.dispatch(spec.name, stored, msg.subject)
+        await self._retrying(msg.ack_sync)
+        self.position = stored.seq
+        self.handled += 1
+
+    async def dispatch(self, handler: str, stored: StoredEvent, subject: str | None) -> None:
+        """Run one handler on one event and append what it emits (or the error)."""
+        spec = self.agent.handlers[handler]
+        ctx = HandlerContext(self.agent, handler, stored, self.views)
+        try:
+            if not spec.matches(stored.event, subject):
+                return
+            await getattr(self.agent, handler)(stored.event, ctx)
+            await self._reactor.check(ctx.emitted)
+        except TopologyViolation as exc:
+            await self._reactor.refuse(stored, handler, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s.%s failed on %s: %r", self.agent.name, handler, stored.event.id, exc)
+            await self._reactor.record_error(
+                stored,
+                error_event(self.agent, stored.event, "handler_error", describe(exc), key=handler),
+            )
+            return
+        try:
+            appended = await self._reactor.append_reaction(stored, ctx.emitted)
+        except (StoreError, EventError) as exc:
+            # The reaction itself is invalid (e.g. breaks the catalog): record why.
+            await self._reactor.record_error(
+                stored,
+                error_event(self.agent, stored.event, "handler_error", describe(exc), key=handler),
+            )
+            return
+        for own in appended:
+            if own.seq > stored.seq and own.seq not in self._ahead:
+                self._ahead.add(own.seq)
+                for name in self.views:
+                    self.views[name] = PROJECTIONS[name].fold(self.views[name], own.event)

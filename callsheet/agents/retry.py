@@ -1,0 +1,45 @@
+"""Telling a passing outage (server restart, lost ack) from a real failure, and waiting it out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import nats.errors
+import nats.js.errors
+
+from callsheet.events.errors import AppendTimeout
+
+__all__ = ["is_transient", "pause"]
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoRespondersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.ServiceUnavailableError,
+    AppendTimeout,
+    TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether trying the same thing again later may succeed (the server is away)."""
+    if isinstance(exc, _TRANSIENT):
+        return True
+    # JetStream answers 503 while it has no leader or is starting after a restart.
+    return isinstance(exc, nats.js.errors.APIError) and exc.code == 503
+
+
+async def pause(attempt: int, stopping: asyncio.Event) -> bool:
+    """Wait before retry number ``attempt`` (capped exponential backoff).
+
+    Returns:
+        False if the runtime is stopping and the caller should give up.
+    """
+    delay = min(0.05 * 2**attempt, 2.0)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), delay)
+    return not stopping.is_set()
