@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -10,6 +12,7 @@ from callsheet.agents.agent import Agent
 from callsheet.events.catalog import (
     ArtifactPublished,
     ArtifactPublishedData,
+    TaskAnswered,
     TaskAssigned,
     TaskBlocked,
     TaskBlockedData,
@@ -19,10 +22,12 @@ from callsheet.events.catalog import (
     TaskHeartbeatData,
     TaskProgress,
     TaskProgressData,
+    TaskQuestion,
+    TaskQuestionData,
 )
 from callsheet.events.envelope import Event, Json
 from callsheet.events.ids import derived_event_id
-from callsheet.events.store import StoredEvent
+from callsheet.events.store import EventStore, StoredEvent
 from callsheet.projections._common import GoalMap
 from callsheet.projections.board import Board
 
@@ -152,10 +157,13 @@ class WorkContext(HandlerContext):
         *,
         delivery: int,
         sink: Callable[[Event], Awaitable[int]],
+        store: EventStore,
         checkpoint: Json = None,
         checkpoint_id: str | None = None,
     ) -> None:
         super().__init__(agent, handler, stored, {}, id_scope=f"#{delivery}", sink=sink)
+        self.store = store
+        self._questions = itertools.count(1)
         self.delivery = delivery
         self.checkpoint = checkpoint
         self.checkpoint_id = checkpoint_id
@@ -221,3 +229,48 @@ class WorkContext(HandlerContext):
             ArtifactPublished,
             ArtifactPublishedData(artifact_id=artifact_id, name=name, content=content, **extra),
         )
+
+    async def wait_for(
+        self,
+        *types: type[E],
+        where: Callable[[E], bool] | None = None,
+        task_id: str | None = _SAME,
+        timeout: float | None = None,
+    ) -> E:
+        """Wait for an event of the goal appended after the assignment, and return it.
+
+        Args:
+            *types: Catalog classes to wait for.
+            where: Only an event for which this returns True.
+            task_id: Only events of this task (``None``: any of the goal); this task by default.
+            timeout: Seconds to wait at most (the lease is extended meanwhile).
+
+        Raises:
+            TimeoutError: Nothing matching came in time.
+        """
+        names = [str(t.__struct_config__.tag) for t in types]
+        task = self.task_id if task_id is _SAME else task_id
+
+        async def first() -> E:
+            async with self.store.subscribe(
+                goal_id=self.assignment.goal_id, task_id=task, types=names, from_seq=self.seq + 1
+            ) as sub:
+                async for stored in sub:
+                    event = stored.event
+                    if isinstance(event, types) and (where is None or where(event)):
+                        return event
+            raise TimeoutError("the subscription ended")  # pragma: no cover
+
+        return await asyncio.wait_for(first(), timeout)
+
+    async def ask(self, question: str, *, timeout: float | None = None) -> str:
+        """Ask a question about the task and wait for its answer (``task.answered``)."""
+        question_id = f"{self.task_id}-q{next(self._questions)}-d{self.delivery}"
+        await self.send(
+            TaskQuestion,
+            TaskQuestionData(question_id=question_id, worker=self.agent.name, question=question),
+        )
+        answer = await self.wait_for(
+            TaskAnswered, where=lambda e: e.data.question_id == question_id, timeout=timeout
+        )
+        return answer.data.answer

@@ -34,8 +34,9 @@ from nats.aio.msg import Msg
 from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_work_queue
 from callsheet.agents.context import WorkContext
-from callsheet.agents.reactions import describe
+from callsheet.agents.reactions import Reactor, describe
 from callsheet.agents.retry import is_transient, pause
+from callsheet.agents.topology import TopologyViolation
 from callsheet.agents.tracing import traceparent
 from callsheet.events.catalog import (
     TaskAssigned,
@@ -93,11 +94,22 @@ class TaskRun:
         self.last_seq = stored.seq
         self._lock = asyncio.Lock()
         self._beats = 0
+        self._reactor = Reactor(loop.store, loop.agent, loop.stopping)
 
     # -- fenced appends -----------------------------------------------------------
 
     async def append(self, event: Event) -> int:
-        """Append a report; fenced on the task's sequence when it is about the task."""
+        """Append a report; fenced on the task's sequence when it is about the task.
+
+        Raises:
+            TopologyViolation: The agent may not emit this (recorded as an ``agent.error``).
+            LeaseLost: The task moved on without this worker.
+        """
+        try:
+            await self._reactor.check([event])
+        except TopologyViolation as exc:
+            await self._reactor.refuse(self.stored, self.loop.handler, exc)
+            raise
         if event.task_id != self.task_id or event.goal_id != self.assigned.goal_id:
             stored: Appended = await self._retry(lambda: self.store.append(event))
             return stored.seq
@@ -233,6 +245,7 @@ class TaskRun:
             self.stored,
             delivery=self.delivery,
             sink=self.append,
+            store=self.store,
             checkpoint=checkpoint.event.data.state if checkpoint else None,
             checkpoint_id=checkpoint.event.data.checkpoint_id if checkpoint else None,
         )
