@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from ulid import ULID
 
 from callsheet.agents.handlers import HandlerDefinitionError, HandlerSpec, collect
+from callsheet.events.envelope import Event
 from callsheet.projections import PROJECTIONS
 
 __all__ = ["Agent", "AgentKind"]
@@ -57,8 +58,6 @@ class Agent:
                 raise HandlerDefinitionError(
                     f"{cls.__name__}.views names {name!r}; known: {', '.join(PROJECTIONS)}"
                 )
-        if any(s.kind == "work" for s in specs.values()) and not cls.role:
-            raise HandlerDefinitionError(f"{cls.__name__} has a @work handler but no role")
         if cls.lease_seconds <= 0 or cls.max_in_flight < 1:
             raise HandlerDefinitionError(f"{cls.__name__}: lease and max_in_flight must be > 0")
 
@@ -69,9 +68,20 @@ class Agent:
             name: The agent id stamped as ``producer`` on what it emits; a fresh
                 ``{durable}-{random}`` by default (instances of one role differ).
         """
+        if self.work_handler() is not None and not self.role:
+            raise HandlerDefinitionError(f"{type(self).__name__} has a @work handler but no role")
         self.name = name or f"{self.durable_name()}-{str(ULID())[-6:].lower()}"
         if not _NAME_RE.match(self.name):
             raise ValueError(f"agent name {self.name!r} must match [A-Za-z0-9_-]{{1,64}}")
+
+    def observe(self, event: Event) -> None:
+        """Update the agent's own memory with an event of the log; no-op by default.
+
+        Called for every event the agent's loop folds, in log order (and for
+        its own reactions as soon as they are stored), also while the memory is
+        rebuilt after a restart; never for events before the agent's first
+        position. Keep it deterministic and free of I/O: it is a fold.
+        """
 
     @classmethod
     def durable_name(cls) -> str:

@@ -12,6 +12,7 @@ from callsheet.agents.agent import Agent
 from callsheet.events.catalog import (
     ArtifactPublished,
     ArtifactPublishedData,
+    ModelCalled,
     TaskAnswered,
     TaskAssigned,
     TaskBlocked,
@@ -59,6 +60,8 @@ class HandlerContext:
         self.handler = handler
         self.stored = stored
         self.emitted: list[Event] = []
+        self.recorded: Mapping[str, ModelCalled] | None = None
+        """Recorded model calls by request digest, when re-driving from the log."""
         self._views = views
         self._key = f"{agent.durable_name()}.{handler}{id_scope}"
         self._sink = sink

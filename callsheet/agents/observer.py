@@ -16,6 +16,7 @@ from callsheet.agents.context import HandlerContext
 from callsheet.agents.reactions import Reactor, describe, error_event
 from callsheet.agents.retry import is_transient, pause
 from callsheet.agents.topology import TopologyViolation
+from callsheet.events.envelope import Event
 from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.events.subjects import stream_filter
@@ -54,8 +55,13 @@ class ObserverLoop:
         self._js: JetStreamContext = store.nc.jetstream()
         self.ready = asyncio.Event()
 
+    @property
+    def folds(self) -> bool:
+        """Whether the agent keeps state from the whole log (views, or its own ``observe``)."""
+        return bool(self.agent.views) or type(self.agent).observe is not Agent.observe
+
     def _filters(self) -> list[str]:
-        if self.agent.views:
+        if self.folds:
             return [stream_filter(self.store.config.root)]
         names = sorted({n for spec in self.agent.event_handlers() for n in spec.type_names})
         return self.store.filters(types=names) if names else [stream_filter(self.store.config.root)]
@@ -64,8 +70,12 @@ class ObserverLoop:
         if stored.seq in self._ahead:
             self._ahead.discard(stored.seq)
             return
+        self._apply(stored.event)
+
+    def _apply(self, event: Event) -> None:
         for name in self.views:
-            self.views[name] = PROJECTIONS[name].fold(self.views[name], stored.event)
+            self.views[name] = PROJECTIONS[name].fold(self.views[name], event)
+        self.agent.observe(event)
 
     async def start(self) -> str:
         """Create the consumer at the agent's position and rebuild its views up to it."""
@@ -73,7 +83,7 @@ class ObserverLoop:
         consumer, floor = await ensure_observer(
             self._js, config.stream, self.agent.durable_name(), self._filters()
         )
-        if self.views and floor:
+        if self.folds and floor:
             async for stored in self.store.read(until_seq=floor):
                 self._fold(stored)
         self.position = floor
@@ -162,5 +172,4 @@ class ObserverLoop:
         for own in appended:
             if own.seq > stored.seq and own.seq not in self._ahead:
                 self._ahead.add(own.seq)
-                for name in self.views:
-                    self.views[name] = PROJECTIONS[name].fold(self.views[name], own.event)
+                self._apply(own.event)

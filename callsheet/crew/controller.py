@@ -1,0 +1,73 @@
+"""The controller: the crew's entry point. Validates goals; accepts them or says why not."""
+
+from __future__ import annotations
+
+from callsheet.agents import Agent, HandlerContext, on
+from callsheet.events.catalog import (
+    GoalAccepted,
+    GoalAcceptedData,
+    GoalRejected,
+    GoalRejectedData,
+    GoalSubmitted,
+    GoalSubmittedData,
+)
+from callsheet.events.envelope import Event
+
+__all__ = ["Controller", "problems"]
+
+MAX_CONSTRAINTS = 50
+
+
+def problems(data: GoalSubmittedData) -> list[str]:
+    """What makes a submitted goal unacceptable (empty: nothing)."""
+    found = []
+    if not data.title.strip():
+        found.append("the title is blank")
+    budget = data.budget
+    if budget is not None and budget.max_cost_usd == 0:
+        found.append("the budget allows no spending (max_cost_usd is 0)")
+    if budget is not None and budget.max_tokens == 0:
+        found.append("the budget allows no tokens (max_tokens is 0)")
+    if len(data.constraints) > MAX_CONSTRAINTS:
+        found.append(f"{len(data.constraints)} constraints, over the limit of {MAX_CONSTRAINTS}")
+    if any(not c.strip() for c in data.constraints):
+        found.append("a constraint is blank")
+    return found
+
+
+class Controller(Agent):
+    """Accepts valid goals, naming the supervisor that takes them; rejects the rest with reasons.
+
+    A goal id submitted again after it was decided is ignored (the first
+    decision stands), so a retried submission never starts a second supervisor.
+    """
+
+    kind = "controller"
+    durable = "controller"
+
+    def __init__(self, name: str | None = None, *, supervisor: str = "supervisor") -> None:
+        """Create it.
+
+        Args:
+            name: Agent id.
+            supervisor: Durable name of the supervisor that takes accepted goals.
+        """
+        super().__init__(name)
+        self.supervisor = supervisor
+        self.decided: set[str] = set()
+
+    def observe(self, event: Event) -> None:
+        """Remember which goals were decided (a fold)."""
+        if isinstance(event, GoalAccepted | GoalRejected):
+            self.decided.add(event.goal_id)
+
+    @on()
+    async def submitted(self, event: GoalSubmitted, ctx: HandlerContext) -> None:
+        """Validate a submitted goal."""
+        if event.goal_id in self.decided:
+            return
+        found = problems(event.data)
+        if found:
+            ctx.emit(GoalRejected, GoalRejectedData(reason="; ".join(found)))
+        else:
+            ctx.emit(GoalAccepted, GoalAcceptedData(supervisor=self.supervisor))

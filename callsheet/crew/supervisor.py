@@ -1,0 +1,426 @@
+"""The supervisor: plans a goal, hands out tasks, reacts to results and failures, replans.
+
+It never does the work. Everything it knows is folded from the log (its board
+view and its own memory in ``observe``), so a supervisor killed and restarted
+rebuilds the same picture and, since its reactions have derived ids, never
+assigns a task twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+from callsheet.agents import Agent, HandlerContext, on
+from callsheet.agents.recording import call_model
+from callsheet.crew.policy import Escalate, FailurePolicy, Reassign, Retry, all_done, decide, ready
+from callsheet.events.catalog import (
+    ConflictDetected,
+    ConflictResolved,
+    ConflictResolvedData,
+    GoalAccepted,
+    GoalCancelled,
+    GoalCompleted,
+    GoalCompletedData,
+    GoalScopeChanged,
+    GoalSubmitted,
+    GoalSubmittedData,
+    PlannedTask,
+    PlanProposed,
+    PlanProposedData,
+    Replanned,
+    ReplannedData,
+    ReviewCompleted,
+    ReviewRequested,
+    ReviewRequestedData,
+    TaskAnswered,
+    TaskAnsweredData,
+    TaskAssigned,
+    TaskAssignedData,
+    TaskFailed,
+    TaskPlanned,
+    TaskPlannedData,
+    TaskQuestion,
+    TaskReassigned,
+    TaskReassignedData,
+    TaskResult,
+)
+from callsheet.events.envelope import Event
+from callsheet.models import Model, ModelRequest, default_model
+from callsheet.projections.board import TaskCard
+
+__all__ = ["PLAN_SCHEMA", "Supervisor"]
+
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "tasks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "task_id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "role": {"type": "string"},
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+                },
+                "required": ["task_id", "title", "role"],
+            },
+        },
+        "rationale": {"type": "string"},
+    },
+    "required": ["tasks"],
+}
+
+
+class _Plan(msgspec.Struct, forbid_unknown_fields=False):
+    tasks: list[PlannedTask]
+    rationale: str = ""
+
+
+def _goal_level(event: Event) -> bool:
+    return event.task_id is None
+
+
+class Supervisor(Agent):
+    """Plans, assigns, monitors, reassigns and replans; one per deployment (durable ``supervisor``).
+
+    Args of the constructor: see ``__init__``.
+    """
+
+    kind = "supervisor"
+    durable = "supervisor"
+    views = ("board",)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        roles: tuple[str, ...] = ("database", "backend", "frontend"),
+        model: Model | None = None,
+        policy: FailurePolicy | None = None,
+        review: bool = False,
+        reviewer_role: str = "reviewer",
+        lease_seconds: float = 30.0,
+    ) -> None:
+        """Create it.
+
+        Args:
+            name: Agent id; ``supervisor`` plus a suffix by default.
+            roles: Worker roles there are workers for (the planner only uses these).
+            model: Planner model; the default model by default.
+            policy: Retries, backoff and fallback roles for failed tasks.
+            review: Whether every result is reviewed before it counts as done.
+            reviewer_role: Role asked for reviews.
+            lease_seconds: Lease stated in assignments (the workers' ack wait should match).
+        """
+        super().__init__(name)
+        self.roles = roles
+        self.model = model or default_model()
+        self.policy = policy or FailurePolicy()
+        self.review = review
+        self.reviewer_role = reviewer_role
+        self.task_lease = lease_seconds
+        self.supervised: set[str] = set()
+        self.finished: set[str] = set()
+        self.requests: dict[str, GoalSubmittedData] = {}
+        self.current: dict[tuple[str, str], str] = {}
+        self.role_attempts: dict[tuple[str, str], Counter[str]] = {}
+        self.results: dict[str, dict[str, TaskResult]] = {}
+
+    # -- memory: folded from the log ------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        """Remember goals, assignments and results (a fold; see ``Agent.observe``)."""
+        goal = event.goal_id
+        if isinstance(event, GoalSubmitted):
+            self.requests[goal] = event.data
+        elif isinstance(event, GoalAccepted) and event.data.supervisor == self.durable_name():
+            self.supervised.add(goal)
+        elif isinstance(event, GoalCompleted | GoalCancelled):
+            self.finished.add(goal)
+        elif isinstance(event, TaskAssigned) and event.task_id is not None:
+            key = (goal, event.task_id)
+            self.current[key] = event.id
+            self.role_attempts.setdefault(key, Counter())[event.data.role] += 1
+        elif isinstance(event, TaskResult) and event.task_id is not None:
+            self.results.setdefault(goal, {})[event.task_id] = event
+
+    def _mine(self, event: Event) -> bool:
+        return event.goal_id in self.supervised and event.goal_id not in self.finished
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _assign(
+        self, ctx: HandlerContext, card: TaskCard, *, attempt: int = 1, **extra: Any
+    ) -> None:
+        ctx.emit(
+            TaskAssigned,
+            TaskAssignedData(
+                role=extra.pop("role", card.role),
+                attempt=attempt,
+                instructions=card.title,
+                priority=card.priority,
+                lease_seconds=self.task_lease,
+                max_attempts=self.policy.attempts_per_role,
+                **extra,
+            ),
+            task_id=card.task_id,
+        )
+
+    def _advance(self, ctx: HandlerContext) -> None:
+        """Assign what became ready; complete the goal when everything is done."""
+        board = ctx.board
+        if all_done(board):
+            results = self.results.get(ctx.event.goal_id, {})
+            summary = "; ".join(
+                r.data.summary or f"{task}: done"
+                for task, r in results.items()
+                if task in board.tasks
+            )
+            artifacts = [a for r in results.values() for a in r.data.artifact_ids]
+            ctx.emit(
+                GoalCompleted,
+                GoalCompletedData(
+                    outcome="succeeded", summary=summary[:60000], artifact_ids=artifacts
+                ),
+                task_id=None,
+            )
+            return
+        for card in ready(board):
+            self._assign(ctx, card)
+
+    def _tasks_from(self, output: Any) -> _Plan:
+        return msgspec.convert(output, _Plan)
+
+    # -- handlers -------------------------------------------------------------------
+
+    @on()
+    async def plan(self, event: GoalAccepted, ctx: HandlerContext) -> None:
+        """Decompose an accepted goal into tasks and hand out those that can start."""
+        if event.data.supervisor != self.durable_name() or event.goal_id in self.finished:
+            return
+        request = self.requests.get(event.goal_id)
+        title = request.title if request else ctx.board.title
+        reply = await call_model(
+            ctx,
+            self.model,
+            ModelRequest(
+                task="plan",
+                prompt="Decompose the goal into tasks for the available worker roles. "
+                "Use depends_on only where a task needs another's result.",
+                inputs={
+                    "title": title,
+                    "description": request.description if request else "",
+                    "constraints": request.constraints if request else [],
+                    "roles": list(self.roles),
+                },
+                schema=PLAN_SCHEMA,
+            ),
+        )
+        try:
+            plan = self._tasks_from(reply.output)
+            unknown = sorted({t.role for t in plan.tasks} - set(self.roles))
+            if not plan.tasks or unknown:
+                raise ValueError(f"no tasks, or roles without workers: {unknown}")
+        except (msgspec.ValidationError, ValueError) as exc:
+            ctx.emit(
+                GoalCompleted,
+                GoalCompletedData(outcome="failed", summary=f"could not plan the goal: {exc}"),
+                task_id=None,
+            )
+            return
+        ctx.emit(
+            PlanProposed,
+            PlanProposedData(plan_version=1, tasks=plan.tasks, rationale=plan.rationale[:60000]),
+            task_id=None,
+        )
+        self._plan_tasks(ctx, plan.tasks)
+
+    def _plan_tasks(self, ctx: HandlerContext, tasks: list[PlannedTask]) -> None:
+        known = ctx.board.tasks
+        for t in tasks:
+            ctx.emit(
+                TaskPlanned,
+                TaskPlannedData(
+                    title=t.title, role=t.role, depends_on=t.depends_on, priority=t.priority
+                ),
+                task_id=t.task_id,
+            )
+        startable = [
+            t
+            for t in tasks
+            if all((d in known and known[d].status == "done") for d in t.depends_on)
+        ]
+        for t in sorted(startable, key=lambda t: t.priority):
+            self._assign(
+                ctx, TaskCard(task_id=t.task_id, title=t.title, role=t.role, priority=t.priority)
+            )
+
+    @on(where=lambda e: e.task_id is not None)
+    async def result(self, event: TaskResult, ctx: HandlerContext) -> None:
+        """A task is done: review it, or move the goal on."""
+        if not self._mine(event) or self.current.get((event.goal_id, event.task_id or "")) is None:
+            return
+        if event.causation_id != self.current[(event.goal_id, event.task_id or "")]:
+            return  # a late result of an older assignment
+        if self.review:
+            card = ctx.board.tasks.get(event.task_id or "")
+            title = card.title if card else event.task_id
+            ctx.emit(
+                ReviewRequested,
+                ReviewRequestedData(
+                    review_id=f"review-{event.task_id}-{event.id[-6:]}",
+                    reviewer_role=self.reviewer_role,
+                    artifact_ids=event.data.artifact_ids,
+                    instructions=f"Check the result of: {title}",
+                ),
+            )
+            return
+        self._advance(ctx)
+
+    @on()
+    async def reviewed(self, event: ReviewCompleted, ctx: HandlerContext) -> None:
+        """A review came back: accept the task, or send it back with the findings."""
+        if not self._mine(event) or event.task_id is None or event.task_id not in ctx.board.tasks:
+            return
+        card = ctx.board.tasks[event.task_id]
+        if event.data.verdict == "approved":
+            self._advance(ctx)
+            return
+        findings = "; ".join(f.message for f in event.data.findings) or event.data.summary
+        self._assign(
+            ctx, card, attempt=card.attempts + 1, inputs={"review_findings": findings[:60000]}
+        )
+
+    @on(where=lambda e: e.task_id is not None)
+    async def failed(self, event: TaskFailed, ctx: HandlerContext) -> None:
+        """A task failed: retry with backoff, hand it to another role, or escalate."""
+        key = (event.goal_id, event.task_id or "")
+        if not self._mine(event) or event.causation_id != self.current.get(key):
+            return  # not ours, or the failure of an assignment already replaced
+        card = ctx.board.tasks.get(key[1])
+        if card is None:
+            return
+        attempts = self.role_attempts.get(key, Counter())
+        decision = decide(
+            card,
+            event.data,
+            self.policy,
+            now=ctx.now(),
+            attempts_on_role=attempts[card.role],
+            tried_roles=frozenset(attempts),
+        )
+        if isinstance(decision, Retry):
+            self._assign(ctx, card, attempt=decision.attempt, not_before=decision.not_before)
+        elif isinstance(decision, Reassign):
+            ctx.emit(
+                TaskReassigned,
+                TaskReassignedData(
+                    from_role=card.role,
+                    to_role=decision.to_role,
+                    reason=event.data.reason,
+                    attempt=decision.attempt,
+                    from_worker=event.data.worker,
+                    attempts_used=card.attempts,
+                ),
+            )
+            self._assign(ctx, card, attempt=decision.attempt, role=decision.to_role)
+        else:
+            self._escalate(ctx, decision)
+
+    def _escalate(self, ctx: HandlerContext, decision: Escalate) -> None:
+        done = [c for c in ctx.board.tasks.values() if c.status == "done"]
+        ctx.emit(
+            GoalCompleted,
+            GoalCompletedData(outcome="partial" if done else "failed", summary=decision.reason),
+            task_id=None,
+        )
+
+    @on(where=_goal_level)
+    async def rescope(self, event: GoalScopeChanged, ctx: HandlerContext) -> None:
+        """The scope changed: plan the extra work and start it."""
+        if not self._mine(event):
+            return
+        board = ctx.board
+        reply = await call_model(
+            ctx,
+            self.model,
+            ModelRequest(
+                task="replan",
+                prompt="The goal's scope changed. Give only the tasks to add.",
+                inputs={
+                    "title": board.title,
+                    "change": event.data.change,
+                    "roles": list(self.roles),
+                    "tasks": {t: c.title for t, c in board.tasks.items()},
+                },
+                schema=PLAN_SCHEMA,
+            ),
+        )
+        plan = self._tasks_from(reply.output)
+        added = [t for t in plan.tasks if t.task_id not in board.tasks and t.role in self.roles]
+        ctx.emit(
+            Replanned,
+            ReplannedData(
+                plan_version=board.plan_version + 1,
+                trigger="scope_changed",
+                reason=event.data.change,
+                added=added,
+            ),
+            task_id=None,
+        )
+        self._plan_tasks(ctx, added)
+
+    @on()
+    async def answer(self, event: TaskQuestion, ctx: HandlerContext) -> None:
+        """Answer a worker's question (the answer is recorded like any model call)."""
+        if not self._mine(event):
+            return
+        reply = await call_model(
+            ctx,
+            self.model,
+            ModelRequest(
+                task="answer",
+                prompt="A worker asks a question about its task; answer it briefly.",
+                inputs={"question": event.data.question, "task": event.task_id},
+                schema={
+                    "type": "object",
+                    "properties": {"answer": {"type": "string"}},
+                    "required": ["answer"],
+                },
+            ),
+        )
+        text = str(reply.output.get("answer", "")) if isinstance(reply.output, dict) else ""
+        ctx.emit(
+            TaskAnswered,
+            TaskAnsweredData(
+                question_id=event.data.question_id,
+                answer=text[:60000] or "no answer",
+                answered_by=self.name,
+            ),
+        )
+
+    @on()
+    async def settle(self, event: ConflictDetected, ctx: HandlerContext) -> None:
+        """Settle a conflict: the party whose task is most urgent wins; the others adapt."""
+        if not self._mine(event):
+            return
+        tasks = ctx.board.tasks
+        parties = sorted(
+            event.data.parties, key=lambda p: (tasks[p].priority if p in tasks else 9, p)
+        )
+        ctx.emit(
+            ConflictResolved,
+            ConflictResolvedData(
+                conflict_id=event.data.conflict_id,
+                resolution="one_wins",
+                decided_by=self.name,
+                winner=parties[0],
+                notes=f"{parties[0]} keeps its approach on {event.data.subject}; "
+                f"{', '.join(parties[1:]) or 'nobody else'} adapts",
+            ),
+        )
