@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from callsheet.agents.agent import Agent
 from callsheet.agents.dispatch import WorkLoop
@@ -89,13 +89,19 @@ class AgentRuntime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def run_until_signalled(self) -> None:
-        """Start, run until SIGINT or SIGTERM, then stop gracefully."""
+    async def run_until_signalled(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until SIGINT or SIGTERM, then stop gracefully.
+
+        Args:
+            on_ready: Called once every agent has its consumer.
+        """
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stopping.set)
         await self.start()
+        if on_ready is not None:
+            on_ready()
         stopper: asyncio.Task[object] = asyncio.create_task(self.stopping.wait())
         await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in self._tasks if t.done() and not t.cancelled() and t.exception()]

@@ -1,170 +1,242 @@
-"""``callsheet demo``: publish a sample goal's events, read them back, fold the board.
+"""``callsheet demo``: a real run of the hub-and-spoke crew on the embedded broker.
 
-Until the agent runtime exists, the demo plays the crew's part itself: the events
-are the ones a supervisor and three workers would emit, appended through the
-store (the plan as one atomic batch, each task with optimistic concurrency).
+The controller and the supervisor run in this process; each worker is a process
+of its own (``callsheet worker``), two of them for the ``backend`` role. A goal
+is submitted; the supervisor decomposes it into parallel tasks; halfway through
+the ``api`` task its worker is killed with SIGKILL. Its lease runs out, JetStream
+delivers the task to the other backend worker, which resumes from the last
+checkpoint; the goal completes, and a summary points to the events.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import click
 
+from callsheet.agents import AgentRuntime
 from callsheet.cli.common import open_store, run
-from callsheet.cli.events_cmd import format_line
+from callsheet.crew import Controller, Supervisor
 from callsheet.events.catalog import (
-    ContextUpdated,
-    ContextUpdatedData,
-    GoalAccepted,
-    GoalAcceptedData,
-    GoalCompleted,
-    GoalCompletedData,
     GoalSubmitted,
     GoalSubmittedData,
-    PlannedTask,
-    PlanProposed,
-    PlanProposedData,
-    TaskAssigned,
-    TaskAssignedData,
-    TaskPlanned,
-    TaskPlannedData,
     TaskProgress,
-    TaskProgressData,
-    TaskResult,
-    TaskResultData,
     TaskStarted,
-    TaskStartedData,
 )
 from callsheet.events.envelope import Event
+from callsheet.events.store import EventStore, StoredEvent
 from callsheet.projections.board import Board, fold
 
 __all__ = ["demo"]
 
-_TASKS = [
-    ("schema", "Design the database schema", "database"),
-    ("api", "Write the API endpoints", "backend"),
-    ("ui", "Build the login UI", "frontend"),
-]
+ROLES = ("database", "backend", "frontend")
+WORKERS = (
+    ("database", "database-1"),
+    ("backend", "backend-1"),
+    ("backend", "backend-2"),
+    ("frontend", "frontend-1"),
+)
+VICTIM_TASK = "api"
+TITLE = "Build a user authentication system"
 
 
-def _events(goal: str) -> tuple[list[Event], list[list[Event]]]:
-    """The goal's opening events, and each task's events in order."""
-    submitted = GoalSubmitted.new(
-        data=GoalSubmittedData(title="Build a user authentication system"),
-        goal_id=goal,
-        producer="demo-user",
+@dataclass
+class _Worker:
+    name: str
+    role: str
+    process: asyncio.subprocess.Process
+    killed: bool = False
+
+
+@dataclass
+class _Run:
+    started: float = field(default_factory=time.perf_counter)
+    board: Board = field(default_factory=Board)
+    killed: str | None = None
+    resumed_by: str | None = None
+    events: int = 0
+    last: StoredEvent | None = None
+
+    def stamp(self) -> str:
+        return f"[{time.perf_counter() - self.started:6.2f}s]"
+
+
+async def _spawn(role: str, name: str, url: str, lease: float, step: float) -> _Worker:
+    env = {**os.environ, "CALLSHEET_NATS_URL": url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callsheet.cli", "worker", "--role", role, "--name", name,
+        "--lease", str(lease), "--step-seconds", str(step),
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    return _Worker(name, role, process)
+
+
+async def _ready(worker: _Worker, timeout: float) -> None:
+    assert worker.process.stderr is not None
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        line = await asyncio.wait_for(worker.process.stderr.readline(), left)
+        if not line:
+            break
+        if b" ready" in line:
+            # Keep draining its stderr so that the pipe never fills up.
+            asyncio.get_running_loop().create_task(_drain(worker))
+            return
+    raise click.ClickException(
+        f"worker {worker.name} did not start (exit {worker.process.returncode})"
     )
-    accepted = GoalAccepted.new(
-        data=GoalAcceptedData(supervisor="supervisor-1"),
-        goal_id=goal,
-        producer="controller",
-        causation_id=submitted.id,
-    )
-    plan = PlanProposed.new(
-        data=PlanProposedData(
-            plan_version=1,
-            tasks=[PlannedTask(task_id=t, title=title, role=role) for t, title, role in _TASKS],
-            rationale="three independent parts that can run in parallel",
-        ),
-        goal_id=goal,
-        producer="supervisor-1",
-        causation_id=accepted.id,
-    )
-    contract = ContextUpdated.new(
-        data=ContextUpdatedData(
-            key="api.auth.response",
-            kind="interface_contract",
-            value={"token": "string", "expires_at": "datetime", "user_id": "string"},
-            author="supervisor-1",
-        ),
-        goal_id=goal,
-        producer="supervisor-1",
-        causation_id=plan.id,
-    )
-    per_task: list[list[Event]] = []
-    for task_id, title, role in _TASKS:
-        worker = f"{role}-worker-1"
-        planned = TaskPlanned.new(
-            data=TaskPlannedData(title=title, role=role),
-            goal_id=goal,
-            task_id=task_id,
-            producer="supervisor-1",
-            causation_id=plan.id,
-        )
-        assigned = TaskAssigned.new(
-            data=TaskAssignedData(
-                role=role, instructions=title, context_keys=["api.auth.response"]
-            ),
-            goal_id=goal,
-            task_id=task_id,
-            producer="supervisor-1",
-            causation_id=planned.id,
-        )
-        begun = TaskStarted.new(
-            data=TaskStartedData(worker=worker),
-            goal_id=goal,
-            task_id=task_id,
-            producer=worker,
-            causation_id=assigned.id,
-        )
-        halfway = TaskProgress.new(
-            data=TaskProgressData(worker=worker, percent=50.0, note="half done"),
-            goal_id=goal,
-            task_id=task_id,
-            producer=worker,
-            causation_id=begun.id,
-        )
-        result = TaskResult.new(
-            data=TaskResultData(worker=worker, output={"done": title}, summary=f"{title}: done"),
-            goal_id=goal,
-            task_id=task_id,
-            producer=worker,
-            causation_id=halfway.id,
-        )
-        per_task.append([planned, assigned, begun, halfway, result])
-    return [submitted, accepted, plan, contract], per_task
+
+
+async def _drain(worker: _Worker) -> None:
+    assert worker.process.stderr is not None
+    while await worker.process.stderr.readline():
+        pass
+
+
+def _describe(event: Event) -> str | None:
+    """One progress line for the events worth showing, else None."""
+    task = event.task_id
+    data = getattr(event, "data", None)
+    kind = event.event_type
+    if kind == "goal.accepted":
+        return f"goal accepted by the controller; supervisor: {data.supervisor}"  # type: ignore[union-attr]
+    if kind == "plan.proposed":
+        tasks = ", ".join(f"{t.task_id} ({t.role})" for t in data.tasks)  # type: ignore[union-attr]
+        return f"plan: {tasks}"
+    if kind == "task.assigned":
+        return f"{task}: assigned to the {data.role} queue (attempt {data.attempt})"  # type: ignore[union-attr]
+    if isinstance(event, TaskStarted):
+        return f"{task}: started by {event.data.worker} (delivery {event.data.attempt})"
+    if isinstance(event, TaskProgress):
+        return f"{task}: {event.data.percent:5.1f}%  {event.data.note[:60]}"
+    if kind in ("task.result", "task.failed", "task.reassigned"):
+        return f"{task}: {kind.split('.')[1]}"
+    if kind == "goal.completed":
+        return f"goal completed: {data.outcome}"  # type: ignore[union-attr]
+    return None
+
+
+async def _follow(
+    store: EventStore, goal: str, state: _Run, workers: list[_Worker], kill: bool
+) -> None:
+    async with store.subscribe(goal_id=goal) as sub:
+        async for stored in sub:
+            event = stored.event
+            state.board = fold(state.board, event)
+            state.events += 1
+            state.last = stored
+            line = _describe(event)
+            if line is not None:
+                click.echo(f"{state.stamp()} {line}")
+            if (
+                isinstance(event, TaskStarted)
+                and event.task_id == VICTIM_TASK
+                and state.killed not in (None, event.data.worker)
+            ):
+                state.resumed_by = event.data.worker
+            if (
+                kill
+                and state.killed is None
+                and isinstance(event, TaskProgress)
+                and event.task_id == VICTIM_TASK
+                and event.data.percent >= 50
+            ):
+                victim = next((w for w in workers if w.name == event.data.worker), None)
+                if victim is not None:
+                    victim.process.send_signal(signal.SIGKILL)
+                    victim.killed = True
+                    state.killed = victim.name
+                    click.echo(
+                        f"{state.stamp()} demo: killed {victim.name} (pid {victim.process.pid}) "
+                        f"with SIGKILL halfway through {VICTIM_TASK}; its lease will run out"
+                    )
+            if event.event_type in ("goal.completed", "goal.rejected"):
+                return
 
 
 @click.command()
 @click.option("--goal", "goal_id", default=None, help="Goal id; a fresh one by default.")
-def demo(goal_id: str | None) -> None:
-    """Publish a sample goal's events, read them back and fold them into a board."""
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.5),
+    default=3.0,
+    show_default=True,
+    help="Lease, seconds.",
+)
+@click.option("--step-seconds", type=click.FloatRange(min=0), default=0.5, show_default=True)
+@click.option("--kill/--no-kill", default=True, show_default=True, help="Kill a worker halfway.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True)
+def demo(
+    goal_id: str | None, lease: float, step_seconds: float, kill: bool, timeout: float
+) -> None:
+    """Run the crew on a sample goal, kill a worker halfway, and show how the crew recovers."""
     goal = goal_id or "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
 
     async def main() -> None:
         async with open_store() as store:
-            opening, per_task = _events(goal)
-            for event in opening:
-                await store.append(event)
-            # The plan's task cards, atomically: all tasks exist or none.
-            await store.append_batch([events[0] for events in per_task])
-            # Each task moves on with optimistic concurrency on its own entity.
-            for events in per_task:
-                last = await store.last_seq(goal, events[0].task_id)
-                for event in events[1:]:
-                    last = (await store.append(event, expected_last_seq=last)).seq
-            last_result = per_task[-1][-1]
-            completed = GoalCompleted.new(
-                data=GoalCompletedData(outcome="succeeded", summary="auth system assembled"),
-                goal_id=goal,
-                producer="supervisor-1",
-                causation_id=last_result.id,
-            )
-            await store.append(completed)
-            click.echo(f"goal {goal}: events in the log")
-            board = Board()
-            async for stored in store.read(goal_id=goal):
-                click.echo(format_line(stored))
-                board = fold(board, stored.event)
-        click.echo("")
-        click.echo(f"board of {board.goal_id!r} ({board.title}) after {board.events} events:")
-        for card in board.tasks.values():
-            click.echo(
-                f"  {card.task_id:<8} {card.status:<9} {card.role:<10} "
-                f"{card.worker or '-':<20} {card.percent:5.1f}%"
-            )
-        click.echo(f"outcome: {board.outcome}")
-        click.echo(f"see the events again with: callsheet events --goal {goal}")
+            url = store.nc.connected_url
+            assert url is not None
+            server = f"nats://{url.hostname}:{url.port}"
+            workers = [await _spawn(r, n, server, lease, step_seconds) for r, n in WORKERS]
+            try:
+                await asyncio.gather(*(_ready(w, 60) for w in workers))
+                agents = [
+                    Controller("controller"),
+                    Supervisor("supervisor", roles=ROLES, lease_seconds=lease),
+                ]
+                async with AgentRuntime(store, agents):
+                    click.echo(
+                        f"crew: controller and supervisor here, {len(workers)} worker processes"
+                    )
+                    state = _Run()
+                    submitted = GoalSubmitted.new(
+                        data=GoalSubmittedData(title=TITLE, requested_by="demo"),
+                        goal_id=goal,
+                        producer="demo",
+                    )
+                    await store.append(submitted)
+                    click.echo(f"{state.stamp()} goal {goal} submitted: {TITLE!r}")
+                    await asyncio.wait_for(_follow(store, goal, state, workers, kill), timeout)
+            finally:
+                for w in workers:
+                    if w.process.returncode is None and not w.killed:
+                        w.process.send_signal(signal.SIGTERM)
+                for w in workers:
+                    try:
+                        await asyncio.wait_for(w.process.wait(), 15)
+                    except TimeoutError:
+                        w.process.kill()
+        _summary(goal, state)
 
     run(main)
+
+
+def _summary(goal: str, state: _Run) -> None:
+    board = state.board
+    elapsed = time.perf_counter() - state.started
+    click.echo("")
+    click.echo(f"board of {goal} ({board.title}) after {board.events} events, {elapsed:.1f} s:")
+    for card in board.tasks.values():
+        click.echo(
+            f"  {card.task_id:<8} {card.status:<9} {card.role:<10} "
+            f"{card.worker or '-':<12} deliveries {card.attempts}  {card.percent:5.1f}%"
+        )
+    click.echo(f"outcome: {board.outcome}")
+    if state.killed:
+        taken = state.resumed_by or "nobody (yet)"
+        click.echo(
+            f"{VICTIM_TASK}: {state.killed} was killed; {taken} took it over from its checkpoint"
+        )
+    last = state.last
+    click.echo("see what happened:")
+    click.echo(f"  callsheet events --goal {goal}")
+    click.echo(f"  callsheet replay board --goal {goal} --diff")
+    if last is not None:
+        click.echo(f"  callsheet why {last.event.id}")

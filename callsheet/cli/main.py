@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from callsheet import __version__
+from callsheet.cli.agent_cmds import agent, crew, queues, submit, worker
 from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
@@ -28,7 +29,7 @@ def cli() -> None:
 
 for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
     cli.add_command(command)
-for command in (replay, why, export, import_):
+for command in (replay, why, export, import_, agent, worker, crew, submit, queues):
     cli.add_command(command)
 
 

@@ -72,6 +72,7 @@ class SpecialistWorker(Agent):
     async def perform(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
         """Do the task: plan (or resume), then each step with a checkpoint and progress."""
         state: dict[str, Any]
+        resumed_from = ctx.checkpoint_id
         if isinstance(ctx.checkpoint, dict) and "steps" in ctx.checkpoint:
             state = dict(ctx.checkpoint)
         else:
@@ -129,7 +130,7 @@ class SpecialistWorker(Agent):
         summary = state.get("summary") or f"{event.data.instructions}: done"
         return TaskResultData(
             worker=self.name,
-            output={"steps": len(steps), "resumed_from": ctx.checkpoint_id},
+            output={"steps": len(steps), "resumed_from": resumed_from},
             summary=str(summary)[:60000],
             artifact_ids=[artifact_id],
         )

@@ -156,22 +156,37 @@ def project(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_demo_on_the_embedded_broker(project: dict[str, str], tmp_path: Path) -> None:
-    out = cli(project, "demo", "--goal", "demo-goal", timeout=120)
+    out = cli(project, "demo", "--goal", "demo-goal", timeout=180)
     assert out.returncode == 0, out.stderr
     assert "started the embedded nats-server" in out.stderr
     assert "outcome: succeeded" in out.stdout
-    for task in ("schema", "api", "ui"):
-        assert any(
-            line.split()[:2] == [task, "done"]
-            for line in (x.strip() for x in out.stdout.splitlines())
-        )
+    lines = [x.strip() for x in out.stdout.splitlines()]
+    for task in ("schema", "api", "ui", "tests"):
+        assert any(line.split()[:2] == [task, "done"] for line in lines), out.stdout
+    # The api worker was killed halfway and the other backend worker took the task over.
+    assert any("killed backend-" in line and "halfway through api" in line for line in lines)
+    api = next(line for line in lines if line.split()[:2] == ["api", "done"])
+    assert "deliveries 2" in api
+    summary = next(line for line in lines if "after" in line and "events" in line)
+    count = int(summary.split(" after ")[1].split()[0])
     assert (tmp_path / ".callsheet").is_dir()
     status = cli(project, "status")
     assert status.returncode == 0 and "running at nats://" in status.stdout
     # A second command reuses the running server and sees the same log.
     again = cli(project, "events", "--goal", "demo-goal", "--json")
-    assert len(again.stdout.splitlines()) == 20
+    logged = [json.loads(line)["event"] for line in again.stdout.splitlines()]
+    assert len(logged) == count
     assert "started" not in again.stderr
+    # Exactly one result per task; the killed task was started by two different workers.
+    results = [e["task_id"] for e in logged if e["type"] == "task.result"]
+    assert sorted(results) == ["api", "schema", "tests", "ui"]
+    starts = [
+        e["data"]["worker"] for e in logged if e["type"] == "task.started" and e["task_id"] == "api"
+    ]
+    assert len(starts) == 2 and len(set(starts)) == 2
+    # The second delivery resumed from the first worker's checkpoint.
+    api_result = next(e for e in logged if e["type"] == "task.result" and e["task_id"] == "api")
+    assert api_result["data"]["output"]["resumed_from"] is not None
     down = cli(project, "down")
     assert down.returncode == 0 and "stopped" in down.stdout
     assert cli(project, "status").returncode == 1

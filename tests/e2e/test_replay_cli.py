@@ -21,7 +21,8 @@ GOAL = "g-auth"
 def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
     """A stream and root of the test's own, holding the demo goal."""
     result = cli_env(nats_url, tmp_path)
-    out = cli(result, "demo", "--goal", GOAL)
+    # The real crew, fast: short steps and leases; a worker is still killed halfway.
+    out = cli(result, "demo", "--goal", GOAL, "--step-seconds", "0.1", "--lease", "1")
     assert out.returncode == 0, out.stderr
     return result
 
@@ -63,7 +64,7 @@ def test_replay_until_seq_shows_intermediate_state(env: dict[str, str]) -> None:
     end = board_at(env)
     assert end["tasks"][task]["status"] == "done"
     assert end["outcome"] == "succeeded"
-    assert end["events"] == len(log) == 20
+    assert end["events"] == len(log) > 20
 
 
 def test_until_event_id_and_time_agree_with_seq(env: dict[str, str]) -> None:
@@ -156,17 +157,18 @@ def test_export_then_import_twice(
     out = cli(env, "export", "--goal", GOAL, "-o", str(path))
     assert out.returncode == 0, out.stderr
     header = json.loads(path.read_text().splitlines()[0])
-    assert header["count"] == 20 and header["goal"] == GOAL
+    count = len(events(env))
+    assert header["count"] == count and header["goal"] == GOAL
     assert header["stream"] == env["CALLSHEET_STREAM"]
     out = cli(other_env, "import", str(path))
     assert out.returncode == 0, out.stderr
-    assert "20 new, 0 already present" in out.stdout
+    assert f"{count} new, 0 already present" in out.stdout
     source = [(line["seq"], line["event"]) for line in events(env)]
     assert [(line["seq"], line["event"]) for line in events(other_env)] == source
     again = cli(other_env, "import", str(path))
     assert again.returncode == 0, again.stderr
-    assert "0 new, 20 already present" in again.stdout
-    assert len(events(other_env)) == 20
+    assert f"0 new, {count} already present" in again.stdout
+    assert len(events(other_env)) == count
 
 
 @pytest.mark.parametrize("damage", ["header", "digest", "event"])
@@ -180,7 +182,8 @@ def test_tampered_export_is_refused(
         lines[0] = "{not json"
         needle = "line 1:"
     elif damage == "digest":
-        lines[5] = lines[5].replace("demo-user", "demo-usr").replace("supervisor-1", "supervisor-2")
+        assert '"producer":"' in lines[5]
+        lines[5] = lines[5].replace('"producer":"', '"producer":"x')
         needle = "digest mismatch"
     else:
         lines[7] = lines[7].replace('"type":"', '"type":"x')
