@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -16,7 +17,7 @@ from callsheet.crew import FailurePolicy, build_crew, worker_class
 from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData
 from callsheet.events.envelope import Event
 
-__all__ = ["agent", "crew", "queues", "submit", "worker"]
+__all__ = ["agent", "crew", "load_agent_class", "queues", "submit", "worker"]
 
 _ROLES = "database,backend,frontend"
 
@@ -45,7 +46,10 @@ async def _serve(agents: list[Agent], announce: str) -> None:
         )
 
 
-def _load(target: str, role: str | None, lease: float | None) -> type[Agent]:
+def load_agent_class(target: str, role: str | None, lease: float | None) -> type[Agent]:
+    """Import the agent class MODULE:CLASS, subclassed with a role and lease if given."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` would: modules of the project folder
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         fail(f"{target!r} is not MODULE:CLASS (e.g. callsheet.crew:Supervisor)", EXIT_INVALID)
@@ -85,7 +89,7 @@ def agent_run(
 ) -> None:
     """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM."""
     _logging(log_level)
-    cls = _load(target, role, lease)
+    cls = load_agent_class(target, role, lease)
     try:
         instance = cls(name)
     except (HandlerDefinitionError, ValueError, TypeError) as exc:

@@ -213,12 +213,12 @@ def demo(
                         await asyncio.wait_for(w.process.wait(), 15)
                     except TimeoutError:
                         w.process.kill()
-        _summary(goal, state)
+        _summary(goal, state, lease)
 
     run(main)
 
 
-def _summary(goal: str, state: _Run) -> None:
+def _summary(goal: str, state: _Run, lease: float) -> None:
     board = state.board
     elapsed = time.perf_counter() - state.started
     click.echo("")
@@ -240,3 +240,6 @@ def _summary(goal: str, state: _Run) -> None:
     click.echo(f"  callsheet replay board --goal {goal} --diff")
     if last is not None:
         click.echo(f"  callsheet why {last.event.id}")
+    click.echo(
+        f"  callsheet redrive callsheet.crew:Supervisor --goal {goal} --arg lease_seconds={lease:g}"
+    )

@@ -11,6 +11,7 @@ from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
 from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
 from callsheet.cli.publish_cmd import publish
+from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.schema_cmd import schema
 
@@ -29,7 +30,7 @@ def cli() -> None:
 
 for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
     cli.add_command(command)
-for command in (replay, why, export, import_, agent, worker, crew, submit, queues):
+for command in (replay, why, export, import_, redrive_cmd, agent, worker, crew, submit, queues):
     cli.add_command(command)
 
 

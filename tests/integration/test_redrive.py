@@ -1,0 +1,110 @@
+"""Deterministic re-drive of agents from a goal run by the real crew (in process)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callsheet.agents import AgentRuntime
+from callsheet.crew import Controller, Supervisor, build_crew
+from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.events.store import EventStore, StoredEvent
+from callsheet.models import ModelReply, ModelRequest
+from callsheet.replay.redrive import redrive
+from examples.redrive.changed_supervisor import EagerSupervisor
+from tests.support import assert_eventually
+
+GOAL = "g-redrive"
+
+
+class NoModel:
+    """A model that must not be called: a re-drive takes answers from the log."""
+
+    provider = "offline"
+    name = "offline-1"
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        raise AssertionError(f"the model was called during a re-drive: {request.task}")
+
+
+@pytest.fixture
+async def recorded(store: EventStore) -> list[StoredEvent]:
+    """A goal run end to end by a crew with review, in this process."""
+    crew = build_crew(lease_seconds=2, step_seconds=0.02, review=True)
+    async with AgentRuntime(store, crew):
+        await store.append(
+            GoalSubmitted.new(
+                data=GoalSubmittedData(title="Build a user authentication system"),
+                goal_id=GOAL,
+                producer="test",
+            )
+        )
+
+        async def completed() -> bool:
+            kinds = [s.event.event_type async for s in store.read(goal_id=GOAL)]
+            return "goal.completed" in kinds
+
+        await assert_eventually(completed, timeout=30, message="the goal did not complete")
+    return [s async for s in store.read(goal_id=GOAL)]
+
+
+async def test_unchanged_supervisor_redrives_identically_without_calling_the_model(
+    recorded: list[StoredEvent],
+) -> None:
+    report = await redrive(
+        Supervisor("supervisor", model=NoModel(), lease_seconds=2, review=True), recorded
+    )
+    assert report.identical, report.divergences
+    assert report.recorded == report.emitted > 10
+    assert report.handled >= 5
+
+
+async def test_unchanged_controller_redrives_identically(recorded: list[StoredEvent]) -> None:
+    report = await redrive(Controller("controller"), recorded)
+    assert report.identical and report.emitted == report.recorded == 1
+
+
+async def test_a_changed_handler_is_caught_where_it_diverges(
+    recorded: list[StoredEvent],
+) -> None:
+    report = await redrive(
+        EagerSupervisor("supervisor", model=NoModel(), lease_seconds=2, review=True), recorded
+    )
+    assert not report.identical
+    first = report.divergences[0]
+    # At the goal's acceptance it now also assigns the task that waits for others...
+    assert first.cause_type == "goal.accepted" and first.kind == "extra"
+    assert first.redriven is not None
+    assert first.redriven["type"] == "task.assigned" and first.redriven["task_id"] == "tests"
+    # ...and no longer assigns it when its dependencies are done.
+    later = [d for d in report.divergences if d.kind == "missing" and d.recorded is not None]
+    assert any(
+        d.recorded is not None
+        and d.recorded["type"] == "task.assigned"
+        and d.recorded["task_id"] == "tests"
+        for d in later
+    )
+
+
+async def test_a_changed_configuration_shows_as_changed_fields(
+    recorded: list[StoredEvent],
+) -> None:
+    report = await redrive(
+        Supervisor("supervisor", model=NoModel(), lease_seconds=9, review=True), recorded
+    )
+    changed = [d for d in report.divergences if d.kind == "changed"]
+    assert changed and all(
+        any(line.startswith("data.lease_seconds: 2.0 -> 9.0") for line in d.changes)
+        for d in changed
+    )
+
+
+async def test_a_question_the_log_never_saw_is_an_error_of_the_redrive(
+    recorded: list[StoredEvent],
+) -> None:
+    # Other roles make the planner's request differ: no recorded answer exists for it.
+    report = await redrive(
+        Supervisor("supervisor", roles=("qa",), model=NoModel(), lease_seconds=2), recorded
+    )
+    first = report.divergences[0]
+    assert first.redriven is not None and first.redriven["type"] == "agent.error"
+    assert "no recorded plan call" in first.redriven["data"]["error"]
