@@ -8,6 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from callsheet.events.envelope import Event, EventId, Id, UtcTime
+from callsheet.events.tracing import traceparent as derived_traceparent
 
 __all__ = [
     "H_BLOB",
@@ -59,7 +60,12 @@ class BlobPointer(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
 
 
 def headers_for(event: Event, *, traceparent: str | None = None) -> dict[str, str]:
-    """Return the NATS headers that repeat what the server and tracing need."""
+    """Return the NATS headers that repeat what the server and tracing need.
+
+    ``traceparent`` defaults to the one derived from the event itself (its goal's
+    trace, its own span: see ``callsheet.events.tracing``), so every event
+    carries trace context even when its producer has none.
+    """
     headers = {
         H_MSG_ID: event.id,
         H_TYPE: event.event_type,
@@ -67,6 +73,5 @@ def headers_for(event: Event, *, traceparent: str | None = None) -> dict[str, st
     }
     if event.causation_id is not None:
         headers[H_CAUSATION] = event.causation_id
-    if traceparent is not None:
-        headers[H_TRACEPARENT] = traceparent
+    headers[H_TRACEPARENT] = traceparent or derived_traceparent(event.correlation_id, event.id)
     return headers
