@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,20 +12,30 @@ from callsheet.projections.board import Board, TaskCard
 __all__ = ["Escalate", "FailurePolicy", "Reassign", "Retry", "all_done", "decide", "ready"]
 
 
-def ready(board: Board) -> list[TaskCard]:
-    """Planned tasks whose dependencies are all done, most urgent first (plan order on ties)."""
+def ready(board: Board, replaced: Mapping[str, Sequence[str]] | None = None) -> list[TaskCard]:
+    """Planned tasks whose dependencies are all done, most urgent first (plan order on ties).
+
+    Args:
+        board: The goal's board.
+        replaced: Tasks a replan replaced, with the tasks that replace them: a
+            dependency on a replaced task is met when its replacements are done.
+    """
     order = {task_id: i for i, task_id in enumerate(board.tasks)}
+    swaps = replaced or {}
     found = [
         card
         for card in board.tasks.values()
-        if card.status == "planned" and all(_done(board, d) for d in card.depends_on)
+        if card.status == "planned" and all(_met(board, d, swaps) for d in card.depends_on)
     ]
     return sorted(found, key=lambda c: (c.priority, order[c.task_id]))
 
 
-def _done(board: Board, task_id: str) -> bool:
+def _met(board: Board, task_id: str, replaced: Mapping[str, Sequence[str]]) -> bool:
     card = board.tasks.get(task_id)
-    return card is not None and card.status == "done"
+    if card is not None and card.status == "done":
+        return True
+    swaps = replaced.get(task_id)
+    return bool(swaps) and all(_met(board, s, replaced) for s in swaps or ())
 
 
 def all_done(board: Board) -> bool:
@@ -43,12 +53,15 @@ class FailurePolicy:
         backoff_seconds: Delay before the first retry; doubled for each next one.
         max_backoff_seconds: Cap on the delay.
         fallback_roles: Role to hand a task to once its role gave up, by role.
+        decompose: Whether a task that nothing else could save is planned anew,
+            as other tasks (once; a replacement is not decomposed again).
     """
 
     attempts_per_role: int = 3
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
     fallback_roles: Mapping[str, str] = field(default_factory=dict)
+    decompose: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,8 @@ class Supervisor(Agent):
         self.current: dict[tuple[str, str], str] = {}
         self.role_attempts: dict[tuple[str, str], Counter[str]] = {}
         self.results: dict[str, dict[str, TaskResult]] = {}
+        self.replaced: dict[str, dict[str, list[str]]] = {}
+        self.early_changes: dict[str, list[str]] = {}
 
     # -- memory: folded from the log ------------------------------------------------
 
@@ -138,6 +140,9 @@ class Supervisor(Agent):
         goal = event.goal_id
         if isinstance(event, GoalSubmitted):
             self.requests[goal] = event.data
+        elif isinstance(event, GoalScopeChanged) and goal not in self.supervised:
+            # Changed before the plan: the plan takes it into account.
+            self.early_changes.setdefault(goal, []).append(event.data.change)
         elif isinstance(event, GoalAccepted) and event.data.supervisor == self.durable_name():
             self.supervised.add(goal)
         elif isinstance(event, GoalCompleted | GoalCancelled):
@@ -148,6 +153,9 @@ class Supervisor(Agent):
             self.role_attempts.setdefault(key, Counter())[event.data.role] += 1
         elif isinstance(event, TaskResult) and event.task_id is not None:
             self.results.setdefault(goal, {})[event.task_id] = event
+        elif isinstance(event, Replanned) and event.data.cause_task_id is not None:
+            added = [t.task_id for t in event.data.added]
+            self.replaced.setdefault(goal, {})[event.data.cause_task_id] = added
 
     def _mine(self, event: Event) -> bool:
         return event.goal_id in self.supervised and event.goal_id not in self.finished
@@ -190,7 +198,7 @@ class Supervisor(Agent):
                 task_id=None,
             )
             return
-        for card in ready(board):
+        for card in ready(board, self.replaced.get(ctx.event.goal_id)):
             self._assign(ctx, card)
 
     def _tasks_from(self, output: Any) -> _Plan:
@@ -216,6 +224,7 @@ class Supervisor(Agent):
                     "title": title,
                     "description": request.description if request else "",
                     "constraints": request.constraints if request else [],
+                    "changes": self.early_changes.get(event.goal_id, []),
                     "roles": list(self.roles),
                 },
                 schema=PLAN_SCHEMA,
@@ -329,8 +338,64 @@ class Supervisor(Agent):
                 ),
             )
             self._assign(ctx, card, attempt=decision.attempt, role=decision.to_role)
-        else:
+        elif not (self.policy.decompose and await self._decompose(ctx, card, event)):
             self._escalate(ctx, decision)
+
+    def _is_replacement(self, goal: str, task_id: str) -> bool:
+        return any(task_id in added for added in self.replaced.get(goal, {}).values())
+
+    async def _decompose(self, ctx: HandlerContext, card: TaskCard, failure: TaskFailed) -> bool:
+        """Plan the failed task anew, as other tasks (once); False if that is not possible."""
+        goal = failure.goal_id
+        if self._is_replacement(goal, card.task_id) or card.task_id in self.replaced.get(goal, {}):
+            return False
+        board = ctx.board
+        reply = await call_model(
+            ctx,
+            self.model,
+            ModelRequest(
+                task="replan",
+                prompt="A task failed and cannot be retried as it is. Replace it with other "
+                "tasks, for the available roles, that together do what it was meant to do.",
+                inputs={
+                    "title": board.title,
+                    "failed_task": {
+                        "task_id": card.task_id,
+                        "title": card.title,
+                        "role": card.role,
+                        "reason": failure.data.reason,
+                    },
+                    "roles": list(self.roles),
+                    "tasks": {t: c.title for t, c in board.tasks.items()},
+                },
+                schema=PLAN_SCHEMA,
+            ),
+        )
+        try:
+            plan = self._tasks_from(reply.output)
+        except msgspec.ValidationError:
+            return False
+        added = [
+            PlannedTask(task_id=t.task_id, title=t.title, role=t.role, priority=card.priority)
+            for t in plan.tasks
+            if t.task_id not in board.tasks and t.role in self.roles
+        ]
+        if not added:
+            return False
+        ctx.emit(
+            Replanned,
+            ReplannedData(
+                plan_version=board.plan_version + 1,
+                trigger="task_failed",
+                reason=f"{card.task_id} failed ({failure.data.reason}); {plan.rationale}"[:60000],
+                added=added,
+                removed=[card.task_id],
+                cause_task_id=card.task_id,
+            ),
+            task_id=None,
+        )
+        self._plan_tasks(ctx, added)
+        return True
 
     def _escalate(self, ctx: HandlerContext, decision: Escalate) -> None:
         done = [c for c in ctx.board.tasks.values() if c.status == "done"]
@@ -407,7 +472,7 @@ class Supervisor(Agent):
     @on()
     async def settle(self, event: ConflictDetected, ctx: HandlerContext) -> None:
         """Settle a conflict: the party whose task is most urgent wins; the others adapt."""
-        if not self._mine(event):
+        if event.goal_id not in self.supervised:
             return
         tasks = ctx.board.tasks
         parties = sorted(

@@ -88,8 +88,21 @@ class OfflineModel:
         return {"tasks": tasks, "rationale": "one part per available role, in parallel"}
 
     def _replan(self, request: ModelRequest) -> dict[str, Any]:
-        change = str(request.inputs.get("change", "the change"))
         roles = [str(r) for r in request.inputs.get("roles", [])] or _DEFAULT_ROLES
+        failed = request.inputs.get("failed_task")
+        if isinstance(failed, dict):
+            # Cut the failed task in two, for the other roles (or the same if it is alone).
+            others = [r for r in roles if r != failed.get("role")] or roles
+            task_id, title = str(failed.get("task_id", "task")), str(failed.get("title", ""))
+            return {
+                "tasks": [
+                    {"task_id": f"{task_id}-{part}", "title": f"{title[:480]} ({part})",
+                     "role": others[i % len(others)]}
+                    for i, part in enumerate(("a", "b"))
+                ],
+                "rationale": f"{task_id} failed on {failed.get('role')}: split it differently",
+            }  # fmt: skip
+        change = str(request.inputs.get("change", "the change"))
         index = _seed(change) % len(roles)
         slug = re.sub(r"[^a-z0-9]+", "-", change.lower()).strip("-")[:40] or "change"
         return {
