@@ -14,6 +14,7 @@ from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.trace_cmd import trace
 
 __all__ = ["cli", "main"]
 
@@ -30,7 +31,19 @@ def cli() -> None:
 
 for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
     cli.add_command(command)
-for command in (replay, why, export, import_, redrive_cmd, agent, worker, crew, submit, queues):
+for command in (
+    replay,
+    why,
+    export,
+    import_,
+    redrive_cmd,
+    trace,
+    agent,
+    worker,
+    crew,
+    submit,
+    queues,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,123 @@
+"""OpenTelemetry spans rebuilt from the log: each event is a span, its cause is its parent.
+
+Ids come from ``callsheet.events.tracing``: the trace id is a digest of the
+correlation id (the goal) and a span id a digest of the event id, the same
+values every event's ``traceparent`` header carries. So a goal's trace can be
+built at any time from the log alone, live (``callsheet trace --follow``) or
+long after, and it is always the same trace.
+
+A span covers the handling that produced its event: it starts when the cause
+was stored and ends when the event was stored (both the server's clock). Its
+service is the producer, so each agent shows as a service in Jaeger.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+
+from callsheet import __version__
+from callsheet.events.store import StoredEvent
+from callsheet.events.tracing import span_id, trace_id
+
+__all__ = ["TraceBuilder", "export_spans", "spans_for"]
+
+_SCOPE = InstrumentationScope("callsheet", __version__)
+_FAILURES = frozenset({"agent.error", "task.failed", "goal.rejected", "budget.exceeded"})
+
+
+def _ns(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000_000)
+
+
+def _context(correlation_id: str, event_id: str) -> SpanContext:
+    return SpanContext(
+        trace_id=int(trace_id(correlation_id), 16),
+        span_id=int(span_id(event_id), 16),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+class TraceBuilder:
+    """Turns stored events into spans, remembering recent events' times to start spans at.
+
+    Args:
+        remember: How many events' storage times to keep for the causes of later
+            events (older causes give spans that start at their own event).
+    """
+
+    def __init__(self, remember: int = 100_000) -> None:
+        self._stored: OrderedDict[str, datetime] = OrderedDict()
+        self._remember = remember
+        self._resources: dict[str, Resource] = {}
+
+    def _resource(self, producer: str) -> Resource:
+        found = self._resources.get(producer)
+        if found is None:
+            found = Resource.create({"service.name": producer, "service.namespace": "callsheet"})
+            self._resources[producer] = found
+        return found
+
+    def span(self, stored: StoredEvent) -> ReadableSpan:
+        """The span of one event (call in log order, so that causes come first)."""
+        event = stored.event
+        cause = event.causation_id
+        started = self._stored.get(cause) if cause else None
+        ended = stored.stored_at
+        start = min(started or ended, ended)
+        self._stored[event.id] = ended
+        if len(self._stored) > self._remember:
+            self._stored.popitem(last=False)
+        attributes: dict[str, str | int] = {
+            "callsheet.event.id": event.id,
+            "callsheet.event.type": event.event_type,
+            "callsheet.event.seq": stored.seq,
+            "callsheet.goal.id": event.goal_id,
+            "callsheet.producer": event.producer,
+        }
+        if event.task_id is not None:
+            attributes["callsheet.task.id"] = event.task_id
+        if cause is not None:
+            attributes["callsheet.causation.id"] = cause
+        failed = event.event_type in _FAILURES
+        name = event.event_type if event.task_id is None else f"{event.event_type} {event.task_id}"
+        return ReadableSpan(
+            name=name,
+            context=_context(event.correlation_id, event.id),
+            parent=_context(event.correlation_id, cause) if cause else None,
+            resource=self._resource(event.producer),
+            attributes=attributes,
+            kind=SpanKind.CONSUMER if cause else SpanKind.PRODUCER,
+            status=Status(StatusCode.ERROR if failed else StatusCode.OK),
+            start_time=_ns(start),
+            end_time=_ns(ended),
+            instrumentation_scope=_SCOPE,
+        )
+
+
+def spans_for(events: Iterable[StoredEvent]) -> list[ReadableSpan]:
+    """The spans of ``events`` (in log order): one trace per goal, parents from causation."""
+    builder = TraceBuilder()
+    return [builder.span(s) for s in events]
+
+
+def export_spans(
+    exporter: SpanExporter, spans: Sequence[ReadableSpan], *, batch: int = 512
+) -> None:
+    """Send spans with an exporter (e.g. OTLP to Jaeger), in batches.
+
+    Raises:
+        RuntimeError: The exporter reported a failure.
+    """
+    for start in range(0, len(spans), batch):
+        if exporter.export(spans[start : start + batch]) is not SpanExportResult.SUCCESS:
+            raise RuntimeError(f"the span exporter failed on spans {start}..{start + batch - 1}")

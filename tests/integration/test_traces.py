@@ -1,0 +1,153 @@
+"""Goals as OpenTelemetry traces, sent by the real OTLP/HTTP exporter to a local collector."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from callsheet.agents import AgentRuntime
+from callsheet.crew import build_crew
+from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.stream import StoreConfig
+from callsheet.events.tracing import span_id, trace_id
+from callsheet.observability import export_spans, spans_for
+from tests.e2e.cli_support import CLI, cli_env
+from tests.support import assert_eventually
+
+
+class Collector:
+    """A minimal OTLP/HTTP collector: keeps every span it is sent."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+        self.services: list[str] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    service = next(
+                        a.value.string_value
+                        for a in resource_spans.resource.attributes
+                        if a.key == "service.name"
+                    )
+                    for scope in resource_spans.scope_spans:
+                        for span in scope.spans:
+                            collector.spans.append(span)
+                            collector.services.append(service)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    found = Collector()
+    yield found
+    found.close()
+
+
+async def run_goal(store: EventStore, goal: str) -> list[StoredEvent]:
+    async with AgentRuntime(store, build_crew(lease_seconds=2, step_seconds=0.01)):
+        await store.append(
+            GoalSubmitted.new(
+                data=GoalSubmittedData(title="Build a login"), goal_id=goal, producer="test"
+            )
+        )
+
+        async def completed() -> bool:
+            return "goal.completed" in [s.event.event_type async for s in store.read(goal_id=goal)]
+
+        await assert_eventually(completed, timeout=30, message="the goal did not complete")
+    return [s async for s in store.read(goal_id=goal)]
+
+
+async def test_a_goal_is_one_trace_whose_parents_follow_causation(store: EventStore) -> None:
+    events = await run_goal(store, "g-trace")
+    spans = spans_for(events)
+    assert len(spans) == len(events)
+    assert {s.context.trace_id for s in spans if s.context} == {int(trace_id("g-trace"), 16)}
+    ids = {s.context.span_id for s in spans if s.context}
+    for stored, span in zip(events, spans, strict=True):
+        assert span.context is not None and span.context.span_id == int(
+            span_id(stored.event.id), 16
+        )
+        cause = stored.event.causation_id
+        if cause is None:
+            assert span.parent is None
+        else:
+            assert span.parent is not None and span.parent.span_id == int(span_id(cause), 16)
+            assert span.parent.span_id in ids  # every cause is in the same trace
+        assert span.resource.attributes["service.name"] == stored.event.producer
+        assert span.start_time is not None and span.end_time is not None
+        assert span.start_time <= span.end_time
+    roots = [s for s in spans if s.parent is None]
+    assert [s.name for s in roots] == ["goal.submitted"]
+
+
+async def test_spans_reach_a_collector_through_the_otlp_exporter(
+    store: EventStore, collector: Collector
+) -> None:
+    events = await run_goal(store, "g-otlp")
+    exporter = OTLPSpanExporter(endpoint=collector.url, timeout=5)
+    try:
+        export_spans(exporter, spans_for(events), batch=7)
+    finally:
+        exporter.shutdown()  # type: ignore[no-untyped-call]
+    assert len(collector.spans) == len(events)
+    by_id = {bytes(s.span_id): s for s in collector.spans}
+    for stored in events:
+        span = by_id[bytes.fromhex(span_id(stored.event.id))]
+        assert bytes(span.trace_id) == bytes.fromhex(trace_id("g-otlp"))
+        cause = stored.event.causation_id
+        assert bytes(span.parent_span_id) == (bytes.fromhex(span_id(cause)) if cause else b"")
+    assert {"controller", "supervisor", "test"} <= set(collector.services)
+
+
+async def test_the_trace_command_exports_a_goal(
+    nats_url: str, tmp_path: Path, collector: Collector, nc: Any
+) -> None:
+    env = cli_env(nats_url, tmp_path)
+    store = await EventStore.open(
+        nc, StoreConfig(stream=env["CALLSHEET_STREAM"], root=env["CALLSHEET_SUBJECT_ROOT"])
+    )
+    events = await run_goal(store, "g-cli")
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [*CLI, "trace", "--goal", "g-cli", "--endpoint", collector.url],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"exported {len(events)} spans of goal g-cli" in out.stdout
+    assert len(collector.spans) == len(events)
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [*CLI, "trace", "--goal", "g-cli", "--endpoint", "localhost:1"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "must be an http(s) URL" in bad.stderr
+    await nc.jetstream().delete_stream(env["CALLSHEET_STREAM"])
