@@ -1,0 +1,163 @@
+"""The per-role users of infra/permissions.conf: the broker enforces the topology too."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from callsheet.agents import Agent, AgentRuntime, WorkContext, work
+from callsheet.broker.process import NatsServerProcess
+from callsheet.events.catalog import (
+    GoalAccepted,
+    GoalAcceptedData,
+    TaskAssigned,
+    TaskAssignedData,
+    TaskResult,
+    TaskResultData,
+)
+from callsheet.events.errors import StoreError
+from callsheet.events.store import EventStore
+from callsheet.events.stream import StoreConfig
+from tests.support import assert_eventually
+
+ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service")
+PERMISSIONS = Path(__file__).parents[2] / "infra" / "permissions.conf"
+STORE = StoreConfig(stream="SECURE_EVENTS")  # the permissions assume the root "cs"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
+    with pytest.MonkeyPatch.context() as patch:
+        for role in ROLES:
+            patch.setenv(f"CALLSHEET_{role.upper()}_PASSWORD", f"pw-{role}")
+        home = tmp_path_factory.mktemp("secure")
+        # The shipped permissions, on a server of the test's own (port, store).
+        (home / "permissions.conf").write_text(PERMISSIONS.read_text())
+        config = home / "server.conf"
+        config.write_text("include ./permissions.conf\n")
+        proc = NatsServerProcess(store_dir=home / "store", config_file=config)
+        proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextlib.asynccontextmanager
+async def connect(server: NatsServerProcess, role: str) -> AsyncIterator[Client]:
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    nc = await nats.connect(
+        server.url, user=role, password=f"pw-{role}", error_cb=on_error, connect_timeout=5
+    )
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def admin_store(server: NatsServerProcess) -> AsyncIterator[EventStore]:
+    async with connect(server, "admin") as nc:
+        yield await EventStore.open(nc, STORE)
+
+
+def assigned(task: str) -> TaskAssigned:
+    return TaskAssigned.new(
+        data=TaskAssignedData(role="writer", lease_seconds=2),
+        goal_id="g",
+        task_id=task,
+        producer="x",
+    )
+
+
+async def stored_ids(store: EventStore) -> set[str]:
+    return {s.event.id async for s in store.read(goal_id="g")}
+
+
+async def refused(store: EventStore, event: Any) -> None:
+    with pytest.raises((StoreError, nats.errors.Error)):
+        await store.append(event, timeout=1.0, retries=0)
+
+
+async def test_a_wrong_password_is_refused(server: NatsServerProcess) -> None:
+    with pytest.raises(Exception, match=r"(?i)authorization"):
+        await nats.connect(
+            server.url, user="worker", password="nope", allow_reconnect=False, connect_timeout=5
+        )
+
+
+async def test_a_worker_reports_but_cannot_hand_out_work_or_accept_goals(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    async with connect(server, "worker") as nc:
+        store = await EventStore.open(nc, STORE)
+        result = TaskResult.new(
+            data=TaskResultData(worker="w", output=1), goal_id="g", task_id="t1", producer="w"
+        )
+        await store.append(result)
+        bad = assigned("t-worker")
+        await refused(store, bad)
+        accept = GoalAccepted.new(data=GoalAcceptedData(supervisor="s"), goal_id="g", producer="w")
+        await refused(store, accept)
+        # A denied request gets no answer at all (the server drops it).
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await nc.jetstream(timeout=1.0).delete_stream(STORE.stream)
+    ids = await stored_ids(admin_store)
+    assert result.id in ids and bad.id not in ids and accept.id not in ids
+
+
+async def test_a_supervisor_hands_out_work_but_cannot_accept_goals(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    async with connect(server, "supervisor") as nc:
+        store = await EventStore.open(nc, STORE)
+        ok = assigned("t-sup")
+        await store.append(ok)
+        accept = GoalAccepted.new(data=GoalAcceptedData(supervisor="s"), goal_id="g", producer="s")
+        await refused(store, accept)
+    ids = await stored_ids(admin_store)
+    assert ok.id in ids and accept.id not in ids
+
+
+async def test_a_service_can_only_use_the_ingress(server: NatsServerProcess) -> None:
+    async with connect(server, "service") as nc:
+        await nc.publish("cs.in.anything", b"{}")  # allowed; the gatekeeper would judge it
+        with pytest.raises(nats.errors.Error):
+            await nc.jetstream().stream_info(STORE.stream)
+
+
+class Writer(Agent):
+    kind = "worker"
+    role = "writer"
+    lease_seconds = 2.0
+
+    @work()
+    async def write(self, event: TaskAssigned, ctx: WorkContext) -> str:
+        return f"written {event.task_id}"
+
+
+async def test_a_worker_agent_runs_under_the_worker_user(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    async with connect(server, "worker") as nc:
+        store = await EventStore.open(nc, STORE)
+        async with AgentRuntime(store, [Writer("writer-1")]):
+            await admin_store.append(assigned("t-run"))
+
+            async def done() -> bool:
+                kinds = [
+                    s.event.event_type async for s in admin_store.read(goal_id="g", task_id="t-run")
+                ]
+                return "task.result" in kinds
+
+            await assert_eventually(done, timeout=20, message="the worker did not finish")
