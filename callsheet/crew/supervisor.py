@@ -17,16 +17,20 @@ from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
 from callsheet.crew.policy import Escalate, FailurePolicy, Reassign, Retry, all_done, decide, ready
 from callsheet.events.catalog import (
+    BudgetExceeded,
+    BudgetExceededData,
     ConflictDetected,
     ConflictResolved,
     ConflictResolvedData,
     GoalAccepted,
     GoalCancelled,
+    GoalCancelledData,
     GoalCompleted,
     GoalCompletedData,
     GoalScopeChanged,
     GoalSubmitted,
     GoalSubmittedData,
+    ModelCalled,
     PlannedTask,
     PlanProposed,
     PlanProposedData,
@@ -39,6 +43,8 @@ from callsheet.events.catalog import (
     TaskAnsweredData,
     TaskAssigned,
     TaskAssignedData,
+    TaskCancelled,
+    TaskCancelledData,
     TaskFailed,
     TaskPlanned,
     TaskPlannedData,
@@ -46,10 +52,11 @@ from callsheet.events.catalog import (
     TaskReassigned,
     TaskReassignedData,
     TaskResult,
+    UsageRecorded,
 )
 from callsheet.events.envelope import Event
 from callsheet.models import Model, ModelRequest, default_model
-from callsheet.projections.board import TaskCard
+from callsheet.projections.board import TERMINAL, TaskCard
 
 __all__ = ["PLAN_SCHEMA", "Supervisor"]
 
@@ -132,6 +139,7 @@ class Supervisor(Agent):
         self.results: dict[str, dict[str, TaskResult]] = {}
         self.replaced: dict[str, dict[str, list[str]]] = {}
         self.early_changes: dict[str, list[str]] = {}
+        self.charges: dict[str, dict[str, tuple[int, float]]] = {}
 
     # -- memory: folded from the log ------------------------------------------------
 
@@ -153,6 +161,18 @@ class Supervisor(Agent):
             self.role_attempts.setdefault(key, Counter())[event.data.role] += 1
         elif isinstance(event, TaskResult) and event.task_id is not None:
             self.results.setdefault(goal, {})[event.task_id] = event
+        elif isinstance(event, ModelCalled):
+            d = event.data
+            self.charges.setdefault(goal, {})[event.id] = (
+                d.input_tokens + d.output_tokens,
+                d.cost_usd,
+            )
+        elif isinstance(event, UsageRecorded):
+            # The accountant's word replaces the call it names (see projections.costs).
+            charges = self.charges.setdefault(goal, {})
+            charges.pop(event.causation_id or "", None)
+            u = event.data
+            charges[event.id] = (u.input_tokens + u.output_tokens, u.cost_usd)
         elif isinstance(event, Replanned) and event.data.cause_task_id is not None:
             added = [t.task_id for t in event.data.added]
             self.replaced.setdefault(goal, {})[event.data.cause_task_id] = added
@@ -439,6 +459,43 @@ class Supervisor(Agent):
             task_id=None,
         )
         self._plan_tasks(ctx, added)
+
+    def spent(self, goal: str) -> tuple[int, float]:
+        """Tokens and USD the goal's recorded model calls cost so far."""
+        charges = self.charges.get(goal, {}).values()
+        return sum(t for t, _ in charges), sum(c for _, c in charges)
+
+    @on()
+    async def budget(self, event: ModelCalled | UsageRecorded, ctx: HandlerContext) -> None:
+        """Stop a goal that spent more than its budget: cancel its open tasks and the goal."""
+        request = self.requests.get(event.goal_id)
+        limits = request.budget if request else None
+        if not self._mine(event) or limits is None:
+            return
+        tokens, usd = self.spent(event.goal_id)
+        over_tokens = limits.max_tokens is not None and tokens > limits.max_tokens
+        over_usd = limits.max_cost_usd is not None and usd > limits.max_cost_usd
+        if not (over_tokens or over_usd):
+            return
+        ctx.emit(
+            BudgetExceeded,
+            BudgetExceededData(
+                scope="goal",
+                scope_id=event.goal_id,
+                limit_usd=limits.max_cost_usd,
+                spent_usd=usd,
+                limit_tokens=limits.max_tokens,
+                spent_tokens=tokens,
+                action="stop",
+            ),
+            task_id=None,
+        )
+        reason = f"budget exceeded: {tokens} tokens, {usd:.4f} USD spent"
+        # Cancelling a task fences out its worker: its next report is refused.
+        open_tasks = [c for c in ctx.board.tasks.values() if c.status not in TERMINAL]
+        for card in open_tasks:
+            ctx.emit(TaskCancelled, TaskCancelledData(reason=reason), task_id=card.task_id)
+        ctx.emit(GoalCancelled, GoalCancelledData(reason=reason), task_id=None)
 
     @on()
     async def answer(self, event: TaskQuestion, ctx: HandlerContext) -> None:

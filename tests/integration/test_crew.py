@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +36,11 @@ class Planner:
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         if request.task == "plan":
-            return ModelReply(output={"tasks": self.tasks, "rationale": "scripted"})
+            return ModelReply(
+                output={"tasks": self.tasks, "rationale": "scripted"},
+                input_tokens=100,
+                output_tokens=20,
+            )
         return await self.offline.complete(request)
 
 
@@ -265,3 +270,39 @@ async def test_a_conflict_is_settled_in_favour_of_the_most_urgent_task(store: Ev
     )
     resolved = [data(e) for e in events if e.event_type == "conflict.resolved"]
     assert len(resolved) == 1 and resolved[0].winner == "y" and resolved[0].resolution == "one_wins"
+
+
+class Slow(Agent):
+    """Reports progress every 50 ms until it is told to stop (cancelled)."""
+
+    kind = "worker"
+    lease_seconds = 2.0
+
+    @work()
+    async def do(self, event: TaskAssigned, ctx: WorkContext) -> None:
+        for step in range(400):
+            await ctx.progress(step / 4, "working")
+            await asyncio.sleep(0.05)  # the work itself
+
+
+async def test_a_goal_over_budget_is_stopped_and_its_workers_fenced_out(store: EventStore) -> None:
+    slow: type[Slow] = type("SlowAlpha", (Slow,), {"role": "alpha"})
+    slow_beta: type[Slow] = type("SlowBeta", (Slow,), {"role": "beta"})
+    agents = [*crew(None), slow("alpha-slow"), slow_beta("beta-slow")]
+    limited = GoalSubmittedData(title="Build it", budget=Budget(max_tokens=1))
+    events = await run_goal(store, agents, "g10", data=limited, until="goal.cancelled")
+    breaches = [data(e) for e in events if e.event_type == "budget.exceeded"]
+    assert len(breaches) == 1 and breaches[0].limit_tokens == 1 and breaches[0].spent_tokens > 1
+    assert "goal.completed" not in kinds(events)
+    cancelled = {e.task_id for e in events if e.event_type == "task.cancelled"}
+    assert cancelled == {"a", "b", "c"}
+    assert "task.result" not in kinds(events)
+
+    # The workers were fenced out: nothing they report after the cancellation is stored.
+    async def quiet() -> bool:
+        later = [s.event async for s in store.read(goal_id="g10")]
+        end = max(i for i, e in enumerate(later) if e.event_type == "goal.cancelled")
+        per_task = {t: max(i for i, e in enumerate(later) if e.task_id == t) for t in ("a", "b")}
+        return all(later[i].event_type == "task.cancelled" or i < end for i in per_task.values())
+
+    await assert_eventually(quiet, timeout=10, message="workers kept reporting")
