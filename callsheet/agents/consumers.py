@@ -21,6 +21,9 @@ __all__ = [
     "work_consumer_name",
 ]
 
+OBSERVER_ACK_WAIT = 600.0
+"""Seconds an observing agent may take over the events of one fetch before redelivery."""
+
 _SAFE_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 
 
@@ -86,7 +89,10 @@ async def ensure_observer(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
         opt_start_seq=floor + 1 if floor else None,
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30.0,
+        # One instance handles the events in order; a restart re-makes the consumer at its
+        # ack floor, so redelivery is never needed for a crash: a long wait only keeps a slow
+        # handler (a long model call) from having the events behind it delivered twice.
+        ack_wait=OBSERVER_ACK_WAIT,
         max_deliver=-1,
         filter_subjects=filters,
         max_ack_pending=10_000,

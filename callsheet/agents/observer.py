@@ -98,7 +98,7 @@ class ObserverLoop:
         try:
             while not self.stopping.is_set():
                 try:
-                    msgs = await psub.fetch(64, timeout=0.5)
+                    msgs = await psub.fetch(16, timeout=0.5)
                 except nats.errors.TimeoutError:
                     continue
                 except Exception as exc:
@@ -126,6 +126,10 @@ class ObserverLoop:
                 attempt += 1
 
     async def _one(self, msg: Msg) -> None:
+        if msg.metadata.sequence.stream <= self.position:
+            # Delivered again (its ack was lost or late): handled already, in order.
+            await self._retrying(msg.ack_sync)
+            return
         try:
             stored = await self.store.decode_message(msg)
         except CorruptEventError as exc:

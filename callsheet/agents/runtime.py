@@ -67,6 +67,11 @@ class AgentRuntime:
         except asyncio.CancelledError:
             raise
         except Exception:
+            if self.stopping.is_set():
+                # Cut short while stopping (e.g. the server is away): what was not
+                # acked is delivered again to the next instance.
+                log.info("agent %s stopped during shutdown", loop.agent.name, exc_info=True)
+                return
             log.exception("agent %s stopped on an error", loop.agent.name)
             raise
 
