@@ -94,6 +94,7 @@ class TaskRun:
         self.last_seq = stored.seq
         self._lock = asyncio.Lock()
         self._beats = 0
+        self._lost: LeaseLost | None = None
         self._reactor = Reactor(loop.store, loop.agent, loop.stopping)
 
     # -- fenced appends -----------------------------------------------------------
@@ -114,25 +115,29 @@ class TaskRun:
             stored: Appended = await self._retry(lambda: self.store.append(event))
             return stored.seq
         async with self._lock:
-            while True:
-                try:
-                    done: Appended = await self._retry(
-                        lambda: self.store.append(
-                            event,
-                            expected_last_seq=self.last_seq,
-                            traceparent=traceparent(event.correlation_id, event.id),
-                        )
+            return await self._append_fenced(event)
+
+    async def _append_fenced(self, event: Event) -> int:
+        """Append ``event`` expecting the task's last known sequence; the lock is held."""
+        while True:
+            try:
+                done: Appended = await self._retry(
+                    lambda: self.store.append(
+                        event,
+                        expected_last_seq=self.last_seq,
+                        traceparent=traceparent(event.correlation_id, event.id),
                     )
-                except ConcurrencyConflict:
-                    await self._catch_up()
-                    continue
-                except DuplicateEventIdError:
-                    found = await self.store.find(event, from_seq=self.stored.seq)
-                    if found is None:
-                        raise
-                    return found.seq
-                self.last_seq = max(self.last_seq, done.seq)
-                return done.seq
+                )
+            except ConcurrencyConflict:
+                await self._catch_up()
+                continue
+            except DuplicateEventIdError:
+                found = await self.store.find(event, from_seq=self.stored.seq)
+                if found is None:
+                    raise
+                return found.seq
+            self.last_seq = max(self.last_seq, done.seq)
+            return done.seq
 
     async def _retry(self, step: Any) -> Any:
         attempt = 0
@@ -210,6 +215,10 @@ class TaskRun:
 
     async def _history(self) -> tuple[bool, StoredEvent | None]:
         """Whether the assignment is still open, and the task's last checkpoint."""
+        if self.delivery == 1 and self.assigned.data.resume_from is None:
+            # A fresh assignment: nothing to resume, and whatever happened to the task
+            # since (a cancellation, a new assignment) is caught by the fence at start.
+            return True, None
         open_, checkpoint = True, None
         async for past in self.store.read(goal_id=self.assigned.goal_id, task_id=self.task_id):
             if isinstance(past.event, TaskCheckpoint):
@@ -249,23 +258,50 @@ class TaskRun:
             checkpoint=checkpoint.event.data.state if checkpoint else None,
             checkpoint_id=checkpoint.event.data.checkpoint_id if checkpoint else None,
         )
-        await self.append(
-            self._event(
-                TaskStarted,
-                TaskStartedData(worker=self.agent.name, attempt=self.delivery),
-                "started",
-            )
+        started = self._event(
+            TaskStarted, TaskStartedData(worker=self.agent.name, attempt=self.delivery), "started"
         )
-        work = asyncio.create_task(self._work(ctx))
+        # task.started is appended while the handler begins: it holds the lock first,
+        # so the handler's reports queue behind it and the log keeps the order.
+        await self._lock.acquire()
+        starting = asyncio.create_task(self._append_then_release(started))
+        work = asyncio.create_task(self._work(ctx, starting))
+        starting.add_done_callback(lambda t: self._on_started(t, work))
         beats = asyncio.create_task(self._heartbeats(work))
         try:
             await work
+        except asyncio.CancelledError:
+            if self._lost is not None:
+                raise self._lost from None
+            raise
         finally:
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await beats
+            if not starting.done():
+                starting.cancel()
 
-    async def _work(self, ctx: WorkContext) -> None:
+    async def _append_then_release(self, event: Event) -> None:
+        try:
+            await self._append_fenced(event)
+        finally:
+            self._lock.release()
+
+    def _on_started(self, starting: asyncio.Task[None], work: asyncio.Task[None]) -> None:
+        if starting.cancelled():
+            return
+        error = starting.exception()
+        if error is not None:
+            self._lose(error, work)
+
+    def _lose(self, error: BaseException, work: asyncio.Task[None]) -> None:
+        """Stop the handler because the task moved on (or the start could not be recorded)."""
+        self._lost = (
+            error if isinstance(error, LeaseLost) else LeaseLost(f"could not start: {error!r}")
+        )
+        work.cancel()
+
+    async def _work(self, ctx: WorkContext, starting: asyncio.Task[None]) -> None:
         handler = getattr(self.agent, self.loop.handler)
         deadline = self.assigned.data.deadline
         timeout = None if deadline is None else (deadline - datetime.now(UTC)).total_seconds()
@@ -284,6 +320,7 @@ class TaskRun:
             )
             await self._settle(self.msg.term)
             return
+        await starting  # its failure (LeaseLost) cancels this task instead
         if not any(isinstance(e, TaskResult) for e in ctx.emitted):
             result = (
                 output
@@ -291,7 +328,8 @@ class TaskRun:
                 else TaskResultData(worker=self.agent.name, output=output)
             )
             await ctx.send(TaskResult, result)
-        await self._settle(self.msg.ack_sync)
+        # A lost ack only means a redelivery, which finds the result and drops the task.
+        await self._settle(self.msg.ack)
 
     async def _heartbeats(self, work: asyncio.Task[None]) -> None:
         period = self.loop.lease_seconds / 3
@@ -306,8 +344,8 @@ class TaskRun:
             )
             try:
                 await self.append(self._event(TaskHeartbeat, data, "heartbeat", self._beats))
-            except LeaseLost:
-                work.cancel()
+            except LeaseLost as exc:
+                self._lose(exc, work)
                 raise
 
     async def _wait_until(self, when: datetime) -> None:

@@ -185,6 +185,8 @@ class Supervisor(Agent):
     def _assign(
         self, ctx: HandlerContext, card: TaskCard, *, attempt: int = 1, **extra: Any
     ) -> None:
+        if attempt > 1 and card.last_checkpoint_id is not None:
+            extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
         ctx.emit(
             TaskAssigned,
             TaskAssignedData(
