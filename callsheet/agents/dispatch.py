@@ -77,6 +77,18 @@ def _ends_assignment(event: Event) -> bool:
     )
 
 
+def _chain(task: asyncio.Task[None], future: asyncio.Future[None]) -> None:
+    """Pass a task's outcome on to a future (which the handler's task can await)."""
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(None)
+
+
 class TaskRun:
     """One delivery of one task to one worker."""
 
@@ -264,8 +276,10 @@ class TaskRun:
         # task.started is appended while the handler begins: it holds the lock first,
         # so the handler's reports queue behind it and the log keeps the order.
         await self._lock.acquire()
-        starting = asyncio.create_task(self._append_then_release(started))
-        work = asyncio.create_task(self._work(ctx, starting))
+        starting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        work = asyncio.create_task(self._work(ctx, starting))  # the handler begins first
+        append = asyncio.create_task(self._append_then_release(started))
+        append.add_done_callback(lambda t: _chain(t, starting))
         starting.add_done_callback(lambda t: self._on_started(t, work))
         beats = asyncio.create_task(self._heartbeats(work))
         try:
@@ -278,8 +292,8 @@ class TaskRun:
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await beats
-            if not starting.done():
-                starting.cancel()
+            if not append.done():
+                append.cancel()
 
     async def _append_then_release(self, event: Event) -> None:
         try:
@@ -287,7 +301,7 @@ class TaskRun:
         finally:
             self._lock.release()
 
-    def _on_started(self, starting: asyncio.Task[None], work: asyncio.Task[None]) -> None:
+    def _on_started(self, starting: asyncio.Future[None], work: asyncio.Task[None]) -> None:
         if starting.cancelled():
             return
         error = starting.exception()
@@ -301,7 +315,7 @@ class TaskRun:
         )
         work.cancel()
 
-    async def _work(self, ctx: WorkContext, starting: asyncio.Task[None]) -> None:
+    async def _work(self, ctx: WorkContext, starting: asyncio.Future[None]) -> None:
         handler = getattr(self.agent, self.loop.handler)
         deadline = self.assigned.data.deadline
         timeout = None if deadline is None else (deadline - datetime.now(UTC)).total_seconds()
