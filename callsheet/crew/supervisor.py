@@ -9,6 +9,7 @@ assigns a task twice.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -56,7 +57,7 @@ from callsheet.events.catalog import (
 )
 from callsheet.events.envelope import Event
 from callsheet.models import Model, ModelRequest, default_model
-from callsheet.projections.board import TERMINAL, TaskCard
+from callsheet.projections.board import TERMINAL, Board, TaskCard
 
 __all__ = ["PLAN_SCHEMA", "Supervisor"]
 
@@ -140,6 +141,7 @@ class Supervisor(Agent):
         self.replaced: dict[str, dict[str, list[str]]] = {}
         self.early_changes: dict[str, list[str]] = {}
         self.charges: dict[str, dict[str, tuple[int, float]]] = {}
+        self.planned: dict[str, set[str]] = {}
 
     # -- memory: folded from the log ------------------------------------------------
 
@@ -155,6 +157,8 @@ class Supervisor(Agent):
             self.supervised.add(goal)
         elif isinstance(event, GoalCompleted | GoalCancelled):
             self.finished.add(goal)
+        elif isinstance(event, TaskPlanned) and event.producer == self.name:
+            self.planned.setdefault(goal, set()).add(event.task_id or "")
         elif isinstance(event, TaskAssigned) and event.task_id is not None:
             key = (goal, event.task_id)
             self.current[key] = event.id
@@ -180,6 +184,16 @@ class Supervisor(Agent):
     def _mine(self, event: Event) -> bool:
         return event.goal_id in self.supervised and event.goal_id not in self.finished
 
+    def _own(self, event: Event) -> bool:
+        """Whether the event is about a task this supervisor planned (not a sub-supervisor's)."""
+        return self._mine(event) and event.task_id in self.planned.get(event.goal_id, ())
+
+    def _own_board(self, ctx: HandlerContext) -> Board:
+        """The goal's board with only the tasks this supervisor planned."""
+        board = ctx.board
+        own = self.planned.get(ctx.event.goal_id, set())
+        return replace(board, tasks={k: v for k, v in board.tasks.items() if k in own})
+
     # -- helpers ------------------------------------------------------------------
 
     def _assign(
@@ -203,7 +217,7 @@ class Supervisor(Agent):
 
     def _advance(self, ctx: HandlerContext) -> None:
         """Assign what became ready; complete the goal when everything is done."""
-        board = ctx.board
+        board = self._own_board(ctx)
         if all_done(board):
             results = self.results.get(ctx.event.goal_id, {})
             summary = "; ".join(
@@ -294,7 +308,7 @@ class Supervisor(Agent):
     @on(where=lambda e: e.task_id is not None)
     async def result(self, event: TaskResult, ctx: HandlerContext) -> None:
         """A task is done: review it, or move the goal on."""
-        if not self._mine(event) or self.current.get((event.goal_id, event.task_id or "")) is None:
+        if not self._own(event) or self.current.get((event.goal_id, event.task_id or "")) is None:
             return
         if event.causation_id != self.current[(event.goal_id, event.task_id or "")]:
             return  # a late result of an older assignment
@@ -316,7 +330,7 @@ class Supervisor(Agent):
     @on()
     async def reviewed(self, event: ReviewCompleted, ctx: HandlerContext) -> None:
         """A review came back: accept the task, or send it back with the findings."""
-        if not self._mine(event) or event.task_id is None or event.task_id not in ctx.board.tasks:
+        if not self._own(event) or event.task_id is None or event.task_id not in ctx.board.tasks:
             return
         card = ctx.board.tasks[event.task_id]
         if event.data.verdict == "approved":
@@ -331,7 +345,7 @@ class Supervisor(Agent):
     async def failed(self, event: TaskFailed, ctx: HandlerContext) -> None:
         """A task failed: retry with backoff, hand it to another role, or escalate."""
         key = (event.goal_id, event.task_id or "")
-        if not self._mine(event) or event.causation_id != self.current.get(key):
+        if not self._own(event) or event.causation_id != self.current.get(key):
             return  # not ours, or the failure of an assignment already replaced
         card = ctx.board.tasks.get(key[1])
         if card is None:
