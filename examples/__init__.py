@@ -1,0 +1,1 @@
+"""Runnable examples: the coordination patterns, re-drive, an eventsourcing application."""

@@ -1,0 +1,1 @@
+"""The five coordination patterns, each a small runnable crew (see README.md here)."""
