@@ -79,6 +79,7 @@ async def _delegate(ctx: WorkContext, subtasks: list[tuple[str, str, str]]) -> l
             raise EscalationError(
                 f"sub-task {task_id} failed: {done.data.error or done.data.reason}"
             )
+        assert isinstance(done, TaskResult)
         outputs.append(done.data.output)
     return outputs
 
@@ -131,7 +132,7 @@ class DeepLead(Agent):
 
 
 def _make(base: type[Agent], name: str, **attrs: Any) -> Agent:
-    cls = type(f"{base.__name__}_{name}", (base,), attrs)
+    cls: type[Agent] = type(f"{base.__name__}_{name}", (base,), attrs)
     return cls(name)
 
 
@@ -232,6 +233,11 @@ def _show(s: HierarchySummary) -> None:
         print(f"  refused: {error}")
 
 
+def _show_all(results: list[HierarchySummary]) -> None:
+    for summary in results:
+        _show(summary)
+
+
 async def _all(store: EventStore) -> list[HierarchySummary]:
     return [
         await run(store, "hier-ok"),
@@ -241,4 +247,4 @@ async def _all(store: EventStore) -> list[HierarchySummary]:
 
 
 if __name__ == "__main__":
-    run_main(_all, lambda results: [_show(r) for r in results] and None)
+    run_main(_all, _show_all)
