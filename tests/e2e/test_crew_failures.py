@@ -14,7 +14,7 @@ import pytest
 from nats.aio.client import Client
 
 from callsheet.broker.process import NatsServerProcess
-from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData, TaskStarted
 from callsheet.events.envelope import Event
 from callsheet.events.store import EventStore
 from callsheet.events.stream import StoreConfig
@@ -252,3 +252,31 @@ async def test_a_raising_handler_is_recorded_and_the_agent_goes_on(
     for goal in ("ok-1", "ok-2"):
         kinds = [e.event_type for e in await goal_events(log, goal)]
         assert kinds == ["goal.submitted", "context.updated"]
+
+
+async def test_sigterm_lets_a_worker_finish_its_task_then_exit_cleanly(
+    procs: Processes, log: EventStore
+) -> None:
+    procs.start("crew", "--workers-per-role", "0", "--lease", "5")
+    workers = {
+        role: procs.start("worker", "--role", role, "--lease", "5", "--step-seconds", "0.3")
+        for role in ROLES
+    }
+    await submit(log, "g-term")
+
+    async def schema_started() -> bool:
+        return any(
+            e.event_type == "task.started" and e.task_id == "schema"
+            for e in await goal_events(log, "g-term")
+        )
+
+    await assert_eventually(schema_started, timeout=30, message="schema never started")
+    database = workers["database"]
+    database.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(database.wait, 30)
+    assert code == 0
+    events = await goal_events(log, "g-term")
+    result = [e for e in events if e.event_type == "task.result" and e.task_id == "schema"]
+    assert len(result) == 1  # finished within the grace period, before the process left
+    started = next(e for e in events if isinstance(e, TaskStarted) and e.task_id == "schema")
+    assert result[0].producer == started.data.worker
