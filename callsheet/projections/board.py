@@ -51,7 +51,7 @@ from callsheet.events.catalog import (
     TaskStarted,
 )
 from callsheet.events.envelope import Event
-from callsheet.projections._common import GoalMap, assoc, expiry, per_goal
+from callsheet.projections._common import GoalMap, assoc, expiry, per_goal, per_goal_many
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -62,6 +62,7 @@ __all__ = [
     "TaskStatus",
     "fold",
     "fold_all",
+    "fold_all_many",
     "initial",
     "initial_all",
 ]
@@ -323,3 +324,6 @@ def initial_all() -> GoalMap[Board]:
 
 fold_all = per_goal(initial, fold)
 """Fold an event into the board of its goal: ``fold_all(boards, event) -> boards``."""
+
+fold_all_many = per_goal_many(initial, fold)
+"""Fold many events into their goals' boards at once (a full replay)."""

@@ -20,7 +20,7 @@ from typing import Literal
 
 from callsheet.events.catalog import BudgetExceeded, ModelCalled, UsageRecorded
 from callsheet.events.envelope import Event
-from callsheet.projections._common import assoc
+from callsheet.projections._common import passoc, pdiscard
 
 __all__ = ["VERSION", "Breach", "Costs", "Spend", "fold", "initial"]
 
@@ -124,8 +124,8 @@ def initial() -> Costs:
     return Costs()
 
 
-def _add(map_: Mapping[str, Spend], key: str, spend: Spend, sign: int) -> dict[str, Spend]:
-    return assoc(map_, key, map_.get(key, Spend()).plus(spend, sign))
+def _add(map_: Mapping[str, Spend], key: str, spend: Spend, sign: int) -> Mapping[str, Spend]:
+    return passoc(map_, key, map_.get(key, Spend()).plus(spend, sign))
 
 
 def _charge(state: Costs, charge: _Charge, sign: int) -> Costs:
@@ -149,14 +149,13 @@ def fold(state: Costs, event: Event) -> Costs:
         if event.id in state.calls:
             return state
         state = _charge(state, charge, 1)
-        return replace(state, calls=assoc(state.calls, event.id, charge))
+        return replace(state, calls=passoc(state.calls, event.id, charge))
     if isinstance(event, UsageRecorded):
         u = event.data
         replaced = state.calls.get(event.causation_id or "")
         if replaced is not None:
             state = _charge(state, replaced, -1)
-            calls = {k: v for k, v in state.calls.items() if k != event.causation_id}
-            state = replace(state, calls=calls)
+            state = replace(state, calls=pdiscard(state.calls, event.causation_id or ""))
         spend = Spend(u.input_tokens, u.output_tokens, u.cost_usd, 1)
         return _charge(state, _Charge(event.goal_id, u.agent, u.model, spend), 1)
     if isinstance(event, BudgetExceeded):

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 
 from callsheet.events.envelope import Event
 from callsheet.projections import board as board_projection
-from callsheet.projections._common import GoalMap, per_goal
+from callsheet.projections._common import GoalMap, per_goal, per_goal_many
 from callsheet.projections.board import TERMINAL, Board, TaskCard, TaskStatus
 
-__all__ = ["VERSION", "GoalProgress", "critical_path", "fold", "fold_all", "initial", "initial_all"]
+__all__ = [
+    "VERSION",
+    "GoalProgress",
+    "critical_path",
+    "fold",
+    "fold_all",
+    "fold_all_many",
+    "initial",
+    "initial_all",
+]
 
 VERSION = 1
 """Bumped whenever the fold's output changes, to invalidate snapshots."""
@@ -135,3 +144,6 @@ def initial_all() -> GoalMap[GoalProgress]:
 
 fold_all = per_goal(initial, fold)
 """Fold an event into the progress of its goal."""
+
+fold_all_many = per_goal_many(initial, fold)
+"""Fold many events into their goals' progress at once (a full replay)."""

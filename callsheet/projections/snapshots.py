@@ -29,6 +29,7 @@ from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
+from pyrsistent import PMap
 
 from callsheet.projections import Projection
 
@@ -161,6 +162,13 @@ def state_type(projection: Projection[S]) -> Any:
     return hint if hint is not None else type(projection.initial())
 
 
+def _plain(value: object) -> object:
+    """Persistent maps are written as plain maps (and read back as dicts)."""
+    if isinstance(value, PMap):
+        return dict(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
 def encode_state(state: object) -> tuple[Codec, bytes]:
     """Encode a projection state; return the codec used and the bytes.
 
@@ -168,13 +176,13 @@ def encode_state(state: object) -> tuple[Codec, bytes]:
         SnapshotError: The state holds values neither msgpack nor JSON can encode.
     """
     try:
-        return "msgpack", msgspec.msgpack.encode(state)
+        return "msgpack", msgspec.msgpack.encode(state, enc_hook=_plain)
     except OverflowError:
         pass  # an integer over 64 bits: JSON holds those (tuple keys aside)
     except (TypeError, msgspec.EncodeError) as exc:
         raise SnapshotError(f"state cannot be encoded: {exc}") from exc
     try:
-        return "json", msgspec.json.encode(state)
+        return "json", msgspec.json.encode(state, enc_hook=_plain)
     except (TypeError, msgspec.EncodeError) as exc:
         raise SnapshotError(f"state cannot be encoded: {exc}") from exc
 
