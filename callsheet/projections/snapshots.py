@@ -9,8 +9,13 @@ States are encoded with msgpack: several states are maps keyed by tuples
 (``(goal_id, task_id)``), which JSON cannot key by, and msgpack keeps floats such as
 ``inf`` exactly. msgpack cannot hold integers beyond 64 bits, which the catalog allows
 (an absurd ``max_attempts``); such a state is encoded as JSON instead, which holds
-them. A state neither can encode, or larger than the server's message limit, cannot
-be snapshotted: ``save`` raises ``SnapshotError`` so that the caller goes on without.
+them. A state neither can encode cannot be snapshotted: ``save`` raises
+``SnapshotError`` so that the caller goes on without.
+
+A snapshot larger than the server's message limit (the board of a busy log) goes
+to the Object Store bucket ``{stream}_SNAPSHOT_BLOBS`` under the same key (each
+save replaces it); the Key-Value entry then holds a pointer with its size and
+digest, checked on load.
 
 The bucket is ``{stream}_SNAPSHOTS`` and keeps one revision per key; the key is the
 projection's name, plus a scope (a goal id) when the projection runs over one goal.
@@ -26,11 +31,19 @@ from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    NotFoundError,
+    ObjectNotFoundError,
+)
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 from pyrsistent import PMap
 
+from callsheet.events.blobs import digest_of
 from callsheet.projections import Projection
 
 __all__ = [
@@ -78,6 +91,10 @@ class Snapshot(msgspec.Struct, frozen=True):
     state: bytes
     scope: str | None = None
     codec: Codec = "msgpack"
+    blob: str | None = None
+    """Object name in the snapshot blob bucket, when the snapshot is stored there."""
+    blob_digest: str | None = None
+    """``sha256:<hex>`` of the stored object (the encoded ``Snapshot``)."""
 
 
 _envelope_decoder = msgspec.msgpack.Decoder(Snapshot)
@@ -215,6 +232,9 @@ class SnapshotStore:
         self._nc = nc
         self.bucket = bucket or f"{stream}_SNAPSHOTS"
         self._kv = LazyBucket(nc, self.bucket, replicas=replicas)
+        self.blob_bucket = f"{self.bucket.removesuffix('_SNAPSHOTS')}_SNAPSHOT_BLOBS"
+        self._replicas = replicas
+        self._objects: ObjectStore | None = None
         self.stale: list[Snapshot] = []
         """Snapshots ``load`` ignored because their version differs from the projection's."""
 
@@ -237,13 +257,35 @@ class SnapshotStore:
             codec=codec,
         )
         data = msgspec.msgpack.encode(snapshot)
-        if len(data) > self._nc.max_payload:
-            raise SnapshotError(
-                f"snapshot of {name} is {len(data)} bytes, over the server's {self._nc.max_payload}"
+        key = entry_key(name, scope)
+        if len(data) > self._nc.max_payload - 1024:
+            objects = await self._object_store(create=True)
+            assert objects is not None
+            await objects.put(key, data)
+            data = msgspec.msgpack.encode(
+                msgspec.structs.replace(snapshot, state=b"", blob=key, blob_digest=digest_of(data))
             )
         kv = await self._kv.for_write()
-        await kv.put(entry_key(name, scope), data)
+        await kv.put(key, data)
         return snapshot
+
+    async def _object_store(self, *, create: bool) -> ObjectStore | None:
+        if self._objects is None:
+            js = self._nc.jetstream()
+            try:
+                self._objects = await js.object_store(self.blob_bucket)
+            except (BucketNotFoundError, NotFoundError):
+                if not create:
+                    return None
+                self._objects = await js.create_object_store(
+                    self.blob_bucket,
+                    config=ObjectStoreConfig(
+                        description="callsheet: projection snapshots over the message limit",
+                        storage=StorageType.FILE,
+                        replicas=self._replicas,
+                    ),
+                )
+        return self._objects
 
     async def get(self, name: str, *, scope: str | None = None) -> Snapshot | None:
         """Return the stored snapshot of projection ``name``, whatever its version."""
@@ -256,7 +298,21 @@ class SnapshotStore:
             return None
         if not entry.value:
             return None
-        return _envelope_decoder.decode(entry.value)
+        snapshot = _envelope_decoder.decode(entry.value)
+        if snapshot.blob is None:
+            return snapshot
+        objects = await self._object_store(create=False)
+        try:
+            if objects is None:
+                raise ObjectNotFoundError
+            data = (await objects.get(snapshot.blob)).data or b""
+        except (ObjectNotFoundError, NotFoundError):
+            _log.warning("snapshot of %s points to a missing object: rebuilding", name)
+            return None
+        if digest_of(data) != snapshot.blob_digest:
+            _log.warning("snapshot of %s does not match its digest: rebuilding", name)
+            return None
+        return _envelope_decoder.decode(data)
 
     async def load(
         self, projection: Projection[S], *, scope: str | None = None
@@ -296,3 +352,6 @@ class SnapshotStore:
     async def drop_bucket(self) -> None:
         """Delete the whole bucket and every snapshot in it."""
         await self._kv.drop()
+        with contextlib.suppress(BucketNotFoundError, NotFoundError):
+            await self._nc.jetstream().delete_object_store(self.blob_bucket)
+        self._objects = None

@@ -1,0 +1,44 @@
+"""Snapshots larger than a message go to the Object Store, checked by digest."""
+
+from __future__ import annotations
+
+from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.events.store import EventStore
+from callsheet.projections import PROJECTIONS, replay
+from callsheet.projections.snapshots import SnapshotStore
+
+
+def many_goals(n: int) -> list[GoalSubmitted]:
+    return [
+        GoalSubmitted.new(data=GoalSubmittedData(title="x" * 200), goal_id=f"g{i}", producer="t")
+        for i in range(n)
+    ]
+
+
+async def test_a_large_snapshot_round_trips_through_the_object_store(store: EventStore) -> None:
+    board = PROJECTIONS["board"]
+    state = replay(board, many_goals(8000))
+    snapshots = SnapshotStore(store.nc, store.config.stream)
+    saved = await snapshots.save(board.name, board.version, 8000, state)
+    assert len(saved.state) > store.nc.max_payload  # too big for the Key-Value entry
+    loaded = await snapshots.load(board)
+    assert loaded is not None
+    restored, seq = loaded
+    assert seq == 8000 and restored == state
+    # A smaller one replaces it in the Key-Value entry itself.
+    small = replay(board, many_goals(3))
+    await snapshots.save(board.name, board.version, 3, small)
+    again = await snapshots.load(board)
+    assert again is not None and again[0] == small
+    await snapshots.drop_bucket()
+
+
+async def test_a_tampered_large_snapshot_is_ignored(store: EventStore) -> None:
+    board = PROJECTIONS["board"]
+    state = replay(board, many_goals(8000))
+    snapshots = SnapshotStore(store.nc, store.config.stream)
+    await snapshots.save(board.name, board.version, 8000, state)
+    objects = await store.nc.jetstream().object_store(snapshots.blob_bucket)
+    await objects.put("board", b"not the snapshot")  # replaced behind the store's back
+    assert await snapshots.load(board) is None
+    await snapshots.drop_bucket()
