@@ -50,7 +50,10 @@ class Agent:
         super().__init_subclass__(**kwargs)
         specs: dict[str, HandlerSpec] = {}
         for base in reversed(cls.__mro__[1:]):
-            specs.update(getattr(base, "handlers", {}))
+            if issubclass(base, Agent):
+                specs.update(base.handlers)
+            else:  # a mixin: its handlers are declared but were never collected
+                specs.update(collect(dict(vars(base))))
         specs.update(collect(dict(vars(cls))))
         cls.handlers = specs
         for name in cls.views:

@@ -107,6 +107,7 @@ class TaskRun:
         self._lock = asyncio.Lock()
         self._beats = 0
         self._lost: LeaseLost | None = None
+        self._sent: set[str] = set()  # ids of the events appended by ``append``
         self._reactor = Reactor(loop.store, loop.agent, loop.stopping)
 
     # -- fenced appends -----------------------------------------------------------
@@ -125,9 +126,12 @@ class TaskRun:
             raise
         if event.task_id != self.task_id or event.goal_id != self.assigned.goal_id:
             stored: Appended = await self._retry(lambda: self.store.append(event))
+            self._sent.add(event.id)
             return stored.seq
         async with self._lock:
-            return await self._append_fenced(event)
+            seq = await self._append_fenced(event)
+        self._sent.add(event.id)
+        return seq
 
     async def _append_fenced(self, event: Event) -> int:
         """Append ``event`` expecting the task's last known sequence; the lock is held."""
@@ -226,19 +230,30 @@ class TaskRun:
             await self._retry(how)
 
     async def _history(self) -> tuple[bool, StoredEvent | None]:
-        """Whether the assignment is still open, and the task's last checkpoint."""
-        if self.delivery == 1 and self.assigned.data.resume_from is None:
+        """Whether the assignment is still open, and the checkpoint to resume from.
+
+        That is the checkpoint the assignment names (``resume_from``, set when a
+        task is assigned again), or else the last one made under this assignment
+        (by an earlier delivery whose worker died); checkpoints of other
+        assignments are not taken unless named.
+        """
+        wanted = self.assigned.data.resume_from
+        if self.delivery == 1 and wanted is None:
             # A fresh assignment: nothing to resume, and whatever happened to the task
             # since (a cancellation, a new assignment) is caught by the fence at start.
             return True, None
-        open_, checkpoint = True, None
+        open_, named, latest = True, None, None
         async for past in self.store.read(goal_id=self.assigned.goal_id, task_id=self.task_id):
-            if isinstance(past.event, TaskCheckpoint):
-                checkpoint = past
-            if past.seq > self.stored.seq and _ends_assignment(past.event):
+            event = past.event
+            if isinstance(event, TaskCheckpoint):
+                if event.data.checkpoint_id == wanted:
+                    named = past
+                if past.seq > self.stored.seq:
+                    latest = past
+            if past.seq > self.stored.seq and _ends_assignment(event):
                 open_ = False
             self.last_seq = max(self.last_seq, past.seq)
-        return open_, checkpoint
+        return open_, latest or named
 
     async def _run(self) -> None:
         open_, checkpoint = await self._retry(self._history)
@@ -319,15 +334,23 @@ class TaskRun:
         handler = getattr(self.agent, self.loop.handler)
         deadline = self.assigned.data.deadline
         timeout = None if deadline is None else (deadline - datetime.now(UTC)).total_seconds()
+        # A scope rather than ``wait_for``: a TimeoutError the handler raises itself (a
+        # ``ctx.ask`` with no answer in time) is its failure, not the task's deadline.
+        scope = asyncio.timeout(timeout)
         try:
-            output = await asyncio.wait_for(handler(self.assigned, ctx), timeout)
+            async with scope:
+                output = await handler(self.assigned, ctx)
+                # Events queued with ``ctx.emit`` (not sent) are appended now, in order.
+                for event in list(ctx.emitted):
+                    if event.id not in self._sent:
+                        await self.append(event)
         except (LeaseLost, asyncio.CancelledError):
             raise
-        except TimeoutError:
-            await self._fail("its deadline passed while it ran", retryable=False)
-            await self._settle(self.msg.term)
-            return
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and scope.expired():
+                await self._fail("its deadline passed while it ran", retryable=False)
+                await self._settle(self.msg.term)
+                return
             log.warning("%s: task %s raised %r", self.agent.name, self.task_id, exc)
             await self._fail(
                 f"the handler raised {type(exc).__name__}", retryable=True, error=describe(exc)

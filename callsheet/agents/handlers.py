@@ -15,6 +15,7 @@ them when the class is defined (``__init_subclass__``), with no metaclass.
 
 from __future__ import annotations
 
+import inspect
 import re
 import types as pytypes
 import typing
@@ -144,8 +145,9 @@ def _annotation_types(fn: Callable[..., Any]) -> tuple[type[Event], ...]:
         raise HandlerDefinitionError(
             f"cannot read the annotations of {fn.__name__}: {exc}"
         ) from exc
-    params = [p for p in hints if p != "return"]
-    if not params:
+    # The event is the first parameter after ``self``: not merely the first annotated one.
+    params = list(inspect.signature(fn).parameters)[1:2]
+    if not params or params[0] not in hints:
         raise HandlerDefinitionError(
             f"handler {fn.__name__} names no event type: pass types to @on or annotate its event"
         )
@@ -168,7 +170,8 @@ def collect(namespace: dict[str, Any]) -> dict[str, HandlerSpec]:
         spec = getattr(value, _SPEC_ATTR, None)
         if not isinstance(spec, HandlerSpec):
             continue
-        if not spec.types:
-            spec = HandlerSpec(name, spec.kind, _annotation_types(value), spec.where, spec.subject)
-        specs[name] = spec
+        # Named after the attribute, which is how the runtime calls it (the function's
+        # own ``__name__`` differs under a decorator without ``functools.wraps``).
+        types = spec.types or _annotation_types(value)
+        specs[name] = HandlerSpec(name, spec.kind, types, spec.where, spec.subject)
     return specs

@@ -167,6 +167,8 @@ class ObserverLoop:
         try:
             appended = await self._reactor.append_reaction(stored, ctx.emitted)
         except (StoreError, EventError) as exc:
+            if is_transient(exc):
+                raise  # stopping during an outage: not acked, so handled again after a restart
             # The reaction itself is invalid (e.g. breaks the catalog): record why.
             await self._reactor.record_error(
                 stored,

@@ -14,7 +14,7 @@ from callsheet.agents.topology import TopologyViolation, check_emission, check_n
 from callsheet.agents.tracing import traceparent
 from callsheet.events.catalog import AgentError, AgentErrorData, TaskPlanned
 from callsheet.events.envelope import Event
-from callsheet.events.errors import DuplicateEventIdError, StoreError
+from callsheet.events.errors import DuplicateEventIdError
 from callsheet.events.ids import derived_event_id
 from callsheet.events.store import EventStore, StoredEvent
 
@@ -125,12 +125,10 @@ class Reactor:
                 if found is not None:
                     return found
                 raise
-            except StoreError:
-                raise
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                if not await pause(attempt, self.stopping):
+                # A lost ack (``AppendTimeout``, a ``StoreError``) is a passing outage too:
+                # try again, the ids keep one copy; give up only when the runtime stops.
+                if not is_transient(exc) or not await pause(attempt, self.stopping):
                     raise
                 attempt += 1
 
