@@ -12,15 +12,16 @@ folds a sequence of events (or stored events) from the initial state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from callsheet.events.envelope import Event
 from callsheet.events.store import StoredEvent
 from callsheet.projections import board, conflicts, context, costs, liveness, progress
+from callsheet.projections._common import cycles_paused
 
-__all__ = ["PROJECTIONS", "Projection", "replay"]
+__all__ = ["PROJECTIONS", "Projection", "replay", "replay_log"]
 
 S = TypeVar("S")
 
@@ -102,3 +103,41 @@ def replay(
             yield item.event if isinstance(item, StoredEvent) else item
 
     return projection.fold_all(current, upto())
+
+
+async def replay_log(
+    projection: Projection[S],
+    events: AsyncIterable[StoredEvent],
+    *,
+    until_seq: int | None = None,
+    state: S | None = None,
+    chunk: int = 20_000,
+) -> tuple[S, int]:
+    """Fold events read from the log (``store.read(...)``) in bulk; return the state and count.
+
+    The same value as ``replay``, for full rebuilds of large logs: events are
+    folded in chunks with ``Projection.fold_all`` (one scratch map per chunk for
+    per-goal projections), with Python's cyclic garbage collector paused while
+    it runs, since folds make no reference cycles (see ``cycles_paused``).
+
+    Args:
+        projection: The projection to rebuild.
+        events: Stored events in log order.
+        until_seq: Stop after this sequence.
+        state: A state to continue from (e.g. a snapshot); the initial state by default.
+        chunk: Events folded at a time.
+    """
+    current = projection.initial() if state is None else state
+    batch: list[Event] = []
+    count = 0
+    with cycles_paused():
+        async for stored in events:
+            if until_seq is not None and stored.seq > until_seq:
+                break
+            batch.append(stored.event)
+            if len(batch) >= chunk:
+                current = projection.fold_all(current, batch)
+                count += len(batch)
+                batch = []
+        current = projection.fold_all(current, batch)
+    return current, count + len(batch)

@@ -15,20 +15,76 @@ events at once, with a scratch dict of goals instead of one new map per event
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+import dataclasses
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pyrsistent import PMap, pmap
 
 from callsheet.events.envelope import Event
 
-__all__ = ["GoalMap", "assoc", "expiry", "passoc", "pdiscard", "per_goal", "per_goal_many"]
+__all__ = [
+    "GoalMap",
+    "assoc",
+    "cycles_paused",
+    "evolve",
+    "evolver",
+    "expiry",
+    "passoc",
+    "pdiscard",
+    "per_goal",
+    "per_goal_many",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")
 S = TypeVar("S")
+T = TypeVar("T")
+
+
+_MISSING: Any = object()
+_EVOLVERS: dict[type, Callable[..., Any]] = {}
+
+
+def evolver(cls: type[T]) -> Callable[..., T]:
+    """Build a function ``f(obj, **changes)`` copying ``cls`` instances with fields changed.
+
+    What ``evolve`` uses; a fold on a hot path can keep one and call it directly.
+    """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has __post_init__: use dataclasses.replace")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    params = ", ".join(f"{n}=_M" for n in names)
+    body = "".join(f"    _set(new, {n!r}, obj.{n} if {n} is _M else {n})\n" for n in names)
+    source = f"def evolve(obj, *, {params}):\n    new = _new(_cls)\n{body}    return new\n"
+    scope: dict[str, Any] = {"_M": _MISSING, "_set": object.__setattr__, "_new": object.__new__}
+    scope["_cls"] = cls
+    exec(compile(source, f"<evolve {cls.__name__}>", "exec"), scope)
+    made: Callable[..., T] = scope["evolve"]
+    return made
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """Return a copy of a frozen dataclass with some fields changed; ``obj`` is untouched.
+
+    The same value as ``dataclasses.replace``, several times faster on the hot
+    path of a replay: a function generated once per class copies the fields,
+    with no ``__init__`` call (the projections' dataclasses have no
+    ``__post_init__``; one that has is refused).
+
+    Raises:
+        TypeError: A field the class does not have, or a class with ``__post_init__``.
+    """
+    cls = type(obj)
+    fn = _EVOLVERS.get(cls)
+    if fn is None:
+        fn = _EVOLVERS[cls] = evolver(cls)
+    result: T = fn(obj, **changes)
+    return result
 
 
 def assoc(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
@@ -67,6 +123,24 @@ class GoalMap(Generic[S]):
     goals: Mapping[str, S] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def cycles_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a burst of folding.
+
+    Folds make many small objects and no reference cycles (states are trees of
+    frozen dataclasses, tuples and maps), so reference counting frees all their
+    garbage; the cyclic collector would only keep re-scanning the growing state.
+    The collector is restored (if it was on) as soon as the burst ends.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def per_goal(
     initial: Callable[[], S], fold: Callable[[S, Event], S]
 ) -> Callable[[GoalMap[S], Event], GoalMap[S]]:
@@ -93,12 +167,13 @@ def per_goal_many(
     def fold_many(state: GoalMap[S], events: Iterable[Event]) -> GoalMap[S]:
         goals: dict[str, S] = dict(state.goals)
         changed = False
-        for event in events:
-            before = goals.get(event.goal_id)
-            after = fold(initial() if before is None else before, event)
-            if after is not before:
-                goals[event.goal_id] = after
-                changed = True
+        with cycles_paused():
+            for event in events:
+                before = goals.get(event.goal_id)
+                after = fold(initial() if before is None else before, event)
+                if after is not before:
+                    goals[event.goal_id] = after
+                    changed = True
         return GoalMap(goals=pmap(goals)) if changed else state
 
     return fold_many

@@ -23,9 +23,9 @@ review request on a task puts it ``in_review``; the verdict makes it ``done``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from callsheet.events.catalog import (
     GoalCancelled,
@@ -51,7 +51,15 @@ from callsheet.events.catalog import (
     TaskStarted,
 )
 from callsheet.events.envelope import Event
-from callsheet.projections._common import GoalMap, assoc, expiry, per_goal, per_goal_many
+from callsheet.projections._common import (
+    GoalMap,
+    assoc,
+    evolver,
+    expiry,
+    per_goal,
+    per_goal_many,
+)
+from callsheet.projections._common import evolve as replace
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -148,6 +156,15 @@ class Board:
     events: int = 0
 
 
+_GOAL_TYPES: frozenset[type[Event]] = frozenset(
+    {GoalSubmitted, GoalCompleted, GoalCancelled, GoalRejected, PlanProposed, Replanned}
+)
+"""Types ``_goal_event`` handles (checked first, by a set lookup: this fold is hot)."""
+
+_copy_card = evolver(TaskCard)
+_copy_board = evolver(Board)
+
+
 def initial() -> Board:
     """Return the empty board."""
     return Board()
@@ -172,14 +189,13 @@ def _from_plan(board: Board, planned: list[PlannedTask], event_id: str) -> Board
     return replace(board, tasks=tasks)
 
 
-def _renew(card: TaskCard, event: Event, worker: str) -> TaskCard:
+def _renew(card: TaskCard, event: Event, worker: str) -> dict[str, Any]:
     """The worker showed signs of life: it holds the lease for another term."""
-    return replace(
-        card,
-        worker=worker,
-        last_heartbeat_at=event.occurred_at,
-        lease_expires_at=expiry(event.occurred_at, card.lease_seconds),
-    )
+    return {
+        "worker": worker,
+        "last_heartbeat_at": event.occurred_at,
+        "lease_expires_at": expiry(event.occurred_at, card.lease_seconds),
+    }
 
 
 def _goal_event(board: Board, event: Event) -> Board | None:
@@ -211,83 +227,93 @@ def _goal_event(board: Board, event: Event) -> Board | None:
     return None
 
 
-def _task_event(card: TaskCard, event: Event) -> TaskCard | None:
-    """Apply a task-level event to its card, or return ``None`` if it does not change it."""
+def _task_event(card: TaskCard, event: Event) -> dict[str, Any] | None:
+    """What a task-level event changes on its card (field values), or ``None`` if nothing.
+
+    The caller makes one copy of the card with all the changes at once.
+    """
+    # The most frequent events first: progress reports and heartbeats.
+    if isinstance(event, TaskHeartbeat):
+        changes = _renew(card, event, event.data.worker)
+        if event.data.lease_until is not None:
+            changes["lease_expires_at"] = event.data.lease_until
+        return changes
+    if isinstance(event, TaskProgress):
+        return {
+            "status": "running",
+            "percent": event.data.percent,
+            "reason": "",
+            **_renew(card, event, event.data.worker),
+        }
     if isinstance(event, TaskPlanned):
         pd = event.data
-        return replace(
-            card,
-            title=pd.title,
-            role=pd.role,
-            depends_on=tuple(pd.depends_on),
-            priority=pd.priority,
-        )
+        return {
+            "title": pd.title,
+            "role": pd.role,
+            "depends_on": tuple(pd.depends_on),
+            "priority": pd.priority,
+        }
     if isinstance(event, TaskAssigned):
         ad = event.data
-        return replace(
-            card,
-            status="assigned",
-            role=ad.role,
-            attempts=ad.attempt,
-            max_attempts=ad.max_attempts,
-            lease_seconds=ad.lease_seconds,
-            priority=ad.priority,
-            lease_expires_at=None,
-            reason="",
-        )
+        return {
+            "status": "assigned",
+            "role": ad.role,
+            "attempts": ad.attempt,
+            "max_attempts": ad.max_attempts,
+            "lease_seconds": ad.lease_seconds,
+            "priority": ad.priority,
+            "lease_expires_at": None,
+            "reason": "",
+        }
     if isinstance(event, TaskStarted):
-        card = replace(card, status="running", attempts=max(card.attempts, event.data.attempt))
-        return _renew(card, event, event.data.worker)
-    if isinstance(event, TaskHeartbeat):
-        card = _renew(card, event, event.data.worker)
-        if event.data.lease_until is not None:
-            card = replace(card, lease_expires_at=event.data.lease_until)
-        return card
-    if isinstance(event, TaskProgress):
-        card = replace(card, status="running", percent=event.data.percent, reason="")
-        return _renew(card, event, event.data.worker)
+        attempts = max(card.attempts, event.data.attempt)
+        return {"status": "running", "attempts": attempts, **_renew(card, event, event.data.worker)}
     if isinstance(event, TaskCheckpoint):
         cd = event.data
-        card = replace(
-            card,
-            checkpoints=(*card.checkpoints, cd.checkpoint_id),
-            last_checkpoint_id=cd.checkpoint_id,
-        )
-        return _renew(card, event, cd.worker)
+        return {
+            "checkpoints": (*card.checkpoints, cd.checkpoint_id),
+            "last_checkpoint_id": cd.checkpoint_id,
+            **_renew(card, event, cd.worker),
+        }
     if isinstance(event, TaskBlocked):
-        card = replace(card, status="blocked", reason=event.data.reason)
-        return _renew(card, event, event.data.worker)
+        return {
+            "status": "blocked",
+            "reason": event.data.reason,
+            **_renew(card, event, event.data.worker),
+        }
     if isinstance(event, TaskQuestion):
         return _renew(card, event, event.data.worker)
     if isinstance(event, ReviewRequested):
-        return replace(card, status="in_review")
+        return {"status": "in_review"}
     if isinstance(event, ReviewCompleted):
         # Approved work is done; changes send it back to the worker; rejected work failed.
         verdict = event.data.verdict
         if verdict == "approved":
-            return replace(card, status="done", percent=100.0, lease_expires_at=None)
+            return {"status": "done", "percent": 100.0, "lease_expires_at": None}
         if verdict == "changes_requested":
-            return replace(card, status="running")
-        return replace(card, status="failed", reason=event.data.summary, lease_expires_at=None)
+            return {"status": "running"}
+        return {"status": "failed", "reason": event.data.summary, "lease_expires_at": None}
     if isinstance(event, TaskResult):
-        return replace(
-            card, status="done", percent=100.0, worker=event.data.worker, lease_expires_at=None
-        )
+        return {
+            "status": "done",
+            "percent": 100.0,
+            "worker": event.data.worker,
+            "lease_expires_at": None,
+        }
     if isinstance(event, TaskFailed):
-        return replace(card, status="failed", reason=event.data.reason, lease_expires_at=None)
+        return {"status": "failed", "reason": event.data.reason, "lease_expires_at": None}
     if isinstance(event, TaskCancelled):
-        return replace(card, status="cancelled", reason=event.data.reason, lease_expires_at=None)
+        return {"status": "cancelled", "reason": event.data.reason, "lease_expires_at": None}
     if isinstance(event, TaskReassigned):
         rd = event.data
-        return replace(
-            card,
-            status="assigned",
-            role=rd.to_role,
-            worker=None,
-            attempts=rd.attempt,
-            lease_expires_at=None,
-            reason=rd.reason,
-        )
+        return {
+            "status": "assigned",
+            "role": rd.to_role,
+            "worker": None,
+            "attempts": rd.attempt,
+            "lease_expires_at": None,
+            "reason": rd.reason,
+        }
     return None
 
 
@@ -303,18 +329,22 @@ def fold(board: Board, event: Event) -> Board:
     """
     if board.goal_id and event.goal_id != board.goal_id:
         return board
-    board = replace(board, goal_id=event.goal_id, events=board.events + 1)
-    changed = _goal_event(board, event)
-    if changed is not None:
-        return changed
+    # Every event of the goal is counted; the count goes with the one copy made.
+    goal_id, events = event.goal_id, board.events + 1
+    if type(event) in _GOAL_TYPES:
+        changed = _goal_event(board, event)
+        if changed is not None:
+            return _copy_board(changed, goal_id=goal_id, events=events)
     task_id = event.task_id
     if task_id is None:
-        return board
-    card = _task_event(_card(board, task_id), event)
-    if card is None:
-        return board
-    card = replace(card, last_event_id=event.id)
-    return replace(board, tasks=assoc(board.tasks, task_id, card))
+        return _copy_board(board, goal_id=goal_id, events=events)
+    card = _card(board, task_id)
+    changes = _task_event(card, event)
+    if changes is None:
+        return _copy_board(board, goal_id=goal_id, events=events)
+    card = _copy_card(card, last_event_id=event.id, **changes)
+    tasks = assoc(board.tasks, task_id, card)
+    return _copy_board(board, goal_id=goal_id, events=events, tasks=tasks)
 
 
 def initial_all() -> GoalMap[Board]:
