@@ -28,14 +28,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
 
 from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_work_queue
 from callsheet.agents.context import WorkContext
 from callsheet.agents.reactions import Reactor, describe
-from callsheet.agents.retry import is_transient, pause
+from callsheet.agents.retry import fetch_batch, is_transient, pause
 from callsheet.agents.topology import TopologyViolation
 from callsheet.agents.tracing import traceparent
 from callsheet.events.catalog import (
@@ -445,17 +444,7 @@ class WorkLoop:
             if free <= 0:
                 await asyncio.wait(self.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            try:
-                msgs = await psub.fetch(free, timeout=0.5)
-            except nats.errors.TimeoutError:
-                continue
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                await pause(attempt, self.stopping)
-                attempt += 1
-                continue
-            attempt = 0
+            msgs, attempt = await fetch_batch(psub, free, self.stopping, attempt)
             runs = []
             for msg in msgs:
                 run = await self._decode(msg)

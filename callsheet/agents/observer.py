@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
@@ -14,7 +13,7 @@ from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_observer
 from callsheet.agents.context import HandlerContext
 from callsheet.agents.reactions import Reactor, describe, error_event
-from callsheet.agents.retry import is_transient, pause
+from callsheet.agents.retry import fetch_batch, is_transient, pause
 from callsheet.agents.topology import TopologyViolation
 from callsheet.events.envelope import Event
 from callsheet.events.errors import EventError, StoreError
@@ -97,17 +96,7 @@ class ObserverLoop:
         attempt = 0
         try:
             while not self.stopping.is_set():
-                try:
-                    msgs = await psub.fetch(16, timeout=0.5)
-                except nats.errors.TimeoutError:
-                    continue
-                except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    await pause(attempt, self.stopping)
-                    attempt += 1
-                    continue
-                attempt = 0
+                msgs, attempt = await fetch_batch(psub, 16, self.stopping, attempt)
                 for msg in msgs:
                     if self.stopping.is_set():
                         return  # not acked: delivered again to the next instance

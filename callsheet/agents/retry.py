@@ -7,10 +7,12 @@ import contextlib
 
 import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
 
 from callsheet.events.errors import AppendTimeout
 
-__all__ = ["is_transient", "pause"]
+__all__ = ["fetch_batch", "is_transient", "pause"]
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.TimeoutError,
@@ -43,3 +45,27 @@ async def pause(attempt: int, stopping: asyncio.Event) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), delay)
     return not stopping.is_set()
+
+
+async def fetch_batch(
+    psub: JetStreamContext.PullSubscription, batch: int, stopping: asyncio.Event, failures: int
+) -> tuple[list[Msg], int]:
+    """Pull up to ``batch`` messages (waiting up to half a second for the first).
+
+    Returns:
+        The messages (none when nothing came), and the count of consecutive
+        passing outages so far (0 after a pull that reached the server). An
+        outage is waited out here, with backoff.
+
+    Raises:
+        Exception: Anything that is not a passing outage.
+    """
+    try:
+        return await psub.fetch(batch, timeout=0.5), 0
+    except nats.errors.TimeoutError:
+        return [], 0
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        await pause(failures, stopping)
+        return [], failures + 1
