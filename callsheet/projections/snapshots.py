@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import typing
+import zlib
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
@@ -64,6 +65,8 @@ S = TypeVar("S")
 Codec = Literal["msgpack", "json"]
 
 _log = logging.getLogger(__name__)
+_COMPRESS_OVER: Final = 64 * 1024
+"""Encoded states larger than this are compressed (zlib, fastest level)."""
 _KEY_SAFE: Final = frozenset("-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -95,6 +98,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     """Object name in the snapshot blob bucket, when the snapshot is stored there."""
     blob_digest: str | None = None
     """``sha256:<hex>`` of the stored object (the encoded ``Snapshot``)."""
+    compression: Literal["none", "zlib"] = "none"
+    """How ``state`` is compressed (states of busy logs repeat their keys a lot)."""
 
 
 _envelope_decoder = msgspec.msgpack.Decoder(Snapshot)
@@ -247,6 +252,9 @@ class SnapshotStore:
             SnapshotError: The state cannot be encoded, or is larger than the server accepts.
         """
         codec, encoded = encode_state(state)
+        compression: Literal["none", "zlib"] = "none"
+        if len(encoded) > _COMPRESS_OVER:
+            encoded, compression = zlib.compress(encoded, 1), "zlib"
         snapshot = Snapshot(
             name=name,
             version=version,
@@ -255,6 +263,7 @@ class SnapshotStore:
             state=encoded,
             scope=scope,
             codec=codec,
+            compression=compression,
         )
         data = msgspec.msgpack.encode(snapshot)
         key = entry_key(name, scope)
@@ -336,8 +345,11 @@ class SnapshotStore:
             self.stale.append(snapshot)
             return None
         try:
-            state: S = decode_state(snapshot.state, state_type(projection), snapshot.codec)
-        except msgspec.DecodeError as exc:
+            raw = snapshot.state
+            if snapshot.compression == "zlib":
+                raw = zlib.decompress(raw)
+            state: S = decode_state(raw, state_type(projection), snapshot.codec)
+        except (msgspec.DecodeError, zlib.error) as exc:
             _log.warning("snapshot of %s does not decode (%s): rebuilding", projection.name, exc)
             self.stale.append(snapshot)
             return None
