@@ -46,6 +46,7 @@ from pyrsistent import PMap
 
 from callsheet.events.blobs import digest_of
 from callsheet.projections import Projection
+from callsheet.projections._common import cycles_paused
 
 __all__ = [
     "Codec",
@@ -348,7 +349,8 @@ class SnapshotStore:
             raw = snapshot.state
             if snapshot.compression == "zlib":
                 raw = zlib.decompress(raw)
-            state: S = decode_state(raw, state_type(projection), snapshot.codec)
+            with cycles_paused():  # a large state is many objects and no cycles
+                state: S = decode_state(raw, state_type(projection), snapshot.codec)
         except (msgspec.DecodeError, zlib.error) as exc:
             _log.warning("snapshot of %s does not decode (%s): rebuilding", projection.name, exc)
             self.stale.append(snapshot)
