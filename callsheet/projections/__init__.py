@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from callsheet.events.envelope import Event
 from callsheet.events.store import StoredEvent
 from callsheet.projections import board, conflicts, context, costs, liveness, progress
-from callsheet.projections._common import cycles_paused
+from callsheet.projections._common import Bulk, OneByOne, cycles_paused
 
 __all__ = ["PROJECTIONS", "Projection", "replay", "replay_log"]
 
@@ -35,35 +35,40 @@ class Projection(Generic[S]):
         version: The module's ``VERSION``: snapshots of another version are stale.
         initial: Returns the state before any event.
         fold: Returns the state after one more event; pure.
-        fold_many: Returns the state after many events, the same value as folding
-            them one by one, faster (``None``: fold one by one); pure.
+        bulk: Starts a faster many-event fold from a state (a ``Bulk`` whose
+            results are the same values as folding one by one); ``None``: the
+            events are folded one by one.
     """
 
     name: str
     version: int
     initial: Callable[[], S]
     fold: Callable[[S, Event], S]
-    fold_many: Callable[[S, Iterable[Event]], S] | None = None
+    bulk: Callable[[S], Bulk[S]] | None = None
+
+    def start(self, state: S) -> Bulk[S]:
+        """Start a many-event fold from ``state`` (which it leaves untouched)."""
+        if self.bulk is not None:
+            return self.bulk(state)
+        return OneByOne(state, self.fold)
 
     def fold_all(self, state: S, events: Iterable[Event]) -> S:
         """Fold ``events`` in order into ``state``; pure."""
-        if self.fold_many is not None:
-            return self.fold_many(state, events)
-        for event in events:
-            state = self.fold(state, event)
-        return state
+        bulk = self.start(state)
+        bulk.feed(events)
+        return bulk.result()
 
 
 PROJECTIONS: dict[str, Projection[Any]] = {
     p.name: p
     for p in (
-        Projection("board", board.VERSION, board.initial_all, board.fold_all, board.fold_all_many),
+        Projection("board", board.VERSION, board.initial_all, board.fold_all, board.start_all),
         Projection(
             "progress",
             progress.VERSION,
             progress.initial_all,
             progress.fold_all,
-            progress.fold_all_many,
+            progress.start_all,
         ),
         Projection("conflicts", conflicts.VERSION, conflicts.initial, conflicts.fold),
         Projection("costs", costs.VERSION, costs.initial, costs.fold),
@@ -111,13 +116,14 @@ async def replay_log(
     *,
     until_seq: int | None = None,
     state: S | None = None,
-    chunk: int = 20_000,
+    chunk: int = 1000,
 ) -> tuple[S, int]:
     """Fold events read from the log (``store.read(...)``) in bulk; return the state and count.
 
-    The same value as ``replay``, for full rebuilds of large logs: events are
-    folded in chunks with ``Projection.fold_all`` (one scratch map per chunk for
-    per-goal projections), with Python's cyclic garbage collector paused while
+    The same value as ``replay``, for full rebuilds of large logs: one
+    ``Projection.start`` bulk fold is fed the events a chunk at a time (for a
+    per-goal projection, one private scratch map of goals for the whole run,
+    frozen once at the end), with Python's cyclic garbage collector paused while
     it runs, since folds make no reference cycles (see ``cycles_paused``).
 
     Args:
@@ -125,19 +131,20 @@ async def replay_log(
         events: Stored events in log order.
         until_seq: Stop after this sequence.
         state: A state to continue from (e.g. a snapshot); the initial state by default.
-        chunk: Events folded at a time.
+        chunk: Events fed to the fold at a time (decoded events held at once).
     """
-    current = projection.initial() if state is None else state
+    bulk = projection.start(projection.initial() if state is None else state)
     batch: list[Event] = []
+    append = batch.append
     count = 0
     with cycles_paused():
         async for stored in events:
             if until_seq is not None and stored.seq > until_seq:
                 break
-            batch.append(stored.event)
+            append(stored.event)
             if len(batch) >= chunk:
-                current = projection.fold_all(current, batch)
+                bulk.feed(batch)
                 count += len(batch)
-                batch = []
-        current = projection.fold_all(current, batch)
-    return current, count + len(batch)
+                batch.clear()
+        bulk.feed(batch)
+    return bulk.result(), count + len(batch)

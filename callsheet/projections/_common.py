@@ -8,9 +8,10 @@ read-only ``Mapping`` values that compare equal by content (a ``PMap`` equals th
 ``dict`` with the same items), so any state can be kept, compared, snapshotted
 (``plain`` turns it back into dicts) or shared.
 
-``per_goal`` lifts a one-goal fold to every goal; ``per_goal_many`` folds many
-events at once, with a scratch dict of goals instead of one new map per event
-(for full replays: the result is the same value).
+``per_goal`` lifts a one-goal fold to every goal. For full replays a ``Bulk``
+folds many events at once: ``GoalsBulk`` (``per_goal_bulk``, ``per_goal_many``)
+keeps one private scratch dict of goals for the whole run instead of one new map
+per event, and freezes it once at the end: the result is the same value.
 """
 
 from __future__ import annotations
@@ -18,17 +19,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pyrsistent import PMap, pmap
 
 from callsheet.events.envelope import Event
 
 __all__ = [
+    "Bulk",
     "GoalMap",
+    "GoalsBulk",
+    "OneByOne",
     "assoc",
     "cycles_paused",
     "evolve",
@@ -37,6 +42,7 @@ __all__ = [
     "passoc",
     "pdiscard",
     "per_goal",
+    "per_goal_bulk",
     "per_goal_many",
 ]
 
@@ -44,25 +50,51 @@ K = TypeVar("K")
 V = TypeVar("V")
 S = TypeVar("S")
 T = TypeVar("T")
+S_co = TypeVar("S_co", covariant=True)
 
 
 _MISSING: Any = object()
 _EVOLVERS: dict[type, Callable[..., Any]] = {}
 
 
-def evolver(cls: type[T]) -> Callable[..., T]:
-    """Build a function ``f(obj, **changes)`` copying ``cls`` instances with fields changed.
+def evolver(cls: type[T], changing: Sequence[str] | None = None) -> Callable[..., T]:
+    """Build a function copying ``cls`` instances with fields changed.
 
     What ``evolve`` uses; a fold on a hot path can keep one and call it directly.
+    Without ``changing``, the function is ``f(obj, **changes)``; with it, it is
+    ``f(obj, *values)``, setting exactly those fields (in that order) to the
+    values given, for a hot path that always changes the same fields.
+
+    Raises:
+        TypeError: A class with ``__post_init__``, or a field in ``changing`` it does not have.
     """
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has __post_init__: use dataclasses.replace")
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    params = ", ".join(f"{n}=_M" for n in names)
-    body = "".join(f"    _set(new, {n!r}, obj.{n} if {n} is _M else {n})\n" for n in names)
-    source = f"def evolve(obj, *, {params}):\n    new = _new(_cls)\n{body}    return new\n"
+    unknown = set(changing or ()) - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
     scope: dict[str, Any] = {"_M": _MISSING, "_set": object.__setattr__, "_new": object.__new__}
     scope["_cls"] = cls
+    setters = []
+    for i, n in enumerate(names):
+        if changing is None:
+            value = f"obj.{n} if {n} is _M else {n}"
+        else:
+            value = n if n in changing else f"obj.{n}"
+        slot = cls.__dict__.get(n)
+        if isinstance(slot, types.MemberDescriptorType):
+            # A slot: its descriptor's ``__set__`` skips ``object.__setattr__``'s lookup.
+            scope[f"_s{i}"] = slot.__set__
+            setters.append(f"    _s{i}(new, {value})\n")
+        else:
+            setters.append(f"    _set(new, {n!r}, {value})\n")
+    if changing is None:
+        params = "*, " + ", ".join(f"{n}=_M" for n in names)
+    else:
+        params = ", ".join(changing)
+    body = "".join(setters)
+    source = f"def evolve(obj, {params}):\n    new = _new(_cls)\n{body}    return new\n"
     exec(compile(source, f"<evolve {cls.__name__}>", "exec"), scope)
     made: Callable[..., T] = scope["evolve"]
     return made
@@ -156,6 +188,99 @@ def per_goal(
     return fold_all
 
 
+class Bulk(Protocol[S_co]):
+    """A many-event fold under way: ``feed`` it events in order, then take the ``result``.
+
+    It keeps its own scratch state and never changes the state it started from.
+    """
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Fold ``events``, in order, after those fed before."""
+
+    def result(self) -> S_co:
+        """Return the state after every event fed so far (feeding may go on after)."""
+
+
+class OneByOne(Generic[S]):
+    """The plain ``Bulk``: folds each event with the projection's ``fold``."""
+
+    __slots__ = ("_fold", "_state")
+
+    def __init__(self, state: S, fold: Callable[[S, Event], S]) -> None:
+        self._state = state
+        self._fold = fold
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Fold ``events`` one by one."""
+        fold, state = self._fold, self._state
+        with cycles_paused():
+            for event in events:
+                state = fold(state, event)
+        self._state = state
+
+    def result(self) -> S:
+        """Return the state so far."""
+        return self._state
+
+
+class GoalsBulk(Generic[S]):
+    """A per-goal ``Bulk``: one scratch ``dict`` of goals for the whole run.
+
+    Every event still goes through the one-goal fold (each goal's state stays an
+    immutable value); only the map of goals is a private, mutable ``dict`` until
+    ``result`` freezes it into a persistent map, once. The starting state is
+    untouched.
+    """
+
+    __slots__ = ("_changed", "_fold", "_goals", "_initial", "_state")
+
+    def __init__(
+        self, state: GoalMap[S], initial: Callable[[], S], fold: Callable[[S, Event], S]
+    ) -> None:
+        self._state = state
+        self._initial = initial
+        self._fold = fold
+        self._goals: dict[str, S] | None = None
+        self._changed = False
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Fold ``events`` into their goals' states in the scratch map."""
+        goals = self._goals
+        if goals is None:
+            goals = self._goals = dict(self._state.goals)
+        fold, initial, get = self._fold, self._initial, goals.get
+        changed = self._changed
+        with cycles_paused():
+            for event in events:
+                goal_id = event.goal_id
+                before = get(goal_id)
+                after = fold(initial() if before is None else before, event)
+                if after is not before:
+                    goals[goal_id] = after
+                    changed = True
+        self._changed = changed
+
+    def result(self) -> GoalMap[S]:
+        """Return every goal's state so far (the starting state itself if none changed)."""
+        if not self._changed or self._goals is None:
+            return self._state
+        # Later feeds may go on: keep them off the value handed out.
+        self._state = GoalMap(goals=pmap(self._goals))
+        self._changed = False
+        return self._state
+
+
+def per_goal_bulk(
+    initial: Callable[[], S], fold: Callable[[S, Event], S]
+) -> Callable[[GoalMap[S]], GoalsBulk[S]]:
+    """Return a function starting a ``GoalsBulk`` of the one-goal ``fold`` from a state."""
+
+    def start(state: GoalMap[S]) -> GoalsBulk[S]:
+        return GoalsBulk(state, initial, fold)
+
+    return start
+
+
 def per_goal_many(
     initial: Callable[[], S], fold: Callable[[S, Event], S]
 ) -> Callable[[GoalMap[S], Iterable[Event]], GoalMap[S]]:
@@ -165,15 +290,8 @@ def per_goal_many(
     """
 
     def fold_many(state: GoalMap[S], events: Iterable[Event]) -> GoalMap[S]:
-        goals: dict[str, S] = dict(state.goals)
-        changed = False
-        with cycles_paused():
-            for event in events:
-                before = goals.get(event.goal_id)
-                after = fold(initial() if before is None else before, event)
-                if after is not before:
-                    goals[event.goal_id] = after
-                    changed = True
-        return GoalMap(goals=pmap(goals)) if changed else state
+        bulk = GoalsBulk(state, initial, fold)
+        bulk.feed(events)
+        return bulk.result()
 
     return fold_many

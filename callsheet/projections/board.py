@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from callsheet.events.catalog import (
     GoalCancelled,
@@ -53,10 +53,10 @@ from callsheet.events.catalog import (
 from callsheet.events.envelope import Event
 from callsheet.projections._common import (
     GoalMap,
-    assoc,
     evolver,
     expiry,
     per_goal,
+    per_goal_bulk,
     per_goal_many,
 )
 from callsheet.projections._common import evolve as replace
@@ -73,6 +73,7 @@ __all__ = [
     "fold_all_many",
     "initial",
     "initial_all",
+    "start_all",
 ]
 
 VERSION = 1
@@ -163,6 +164,23 @@ _GOAL_TYPES: frozenset[type[Event]] = frozenset(
 
 _copy_card = evolver(TaskCard)
 _copy_board = evolver(Board)
+# Copiers for the hottest paths: positional, always the same fields.
+_beat_card = evolver(
+    TaskCard, changing=("worker", "last_heartbeat_at", "lease_expires_at", "last_event_id")
+)
+_progress_card = evolver(
+    TaskCard,
+    changing=(
+        "status",
+        "percent",
+        "reason",
+        "worker",
+        "last_heartbeat_at",
+        "lease_expires_at",
+        "last_event_id",
+    ),
+)
+_task_board = evolver(Board, changing=("goal_id", "events", "tasks"))
 
 
 def initial() -> Board:
@@ -338,13 +356,30 @@ def fold(board: Board, event: Event) -> Board:
     task_id = event.task_id
     if task_id is None:
         return _copy_board(board, goal_id=goal_id, events=events)
-    card = _card(board, task_id)
-    changes = _task_event(card, event)
-    if changes is None:
-        return _copy_board(board, goal_id=goal_id, events=events)
-    card = _copy_card(card, last_event_id=event.id, **changes)
-    tasks = assoc(board.tasks, task_id, card)
-    return _copy_board(board, goal_id=goal_id, events=events, tasks=tasks)
+    card = board.tasks.get(task_id) or TaskCard(task_id=task_id)
+    kind = type(event)
+    # The most frequent events, inline (the same changes as ``_task_event``'s).
+    if kind is TaskHeartbeat:
+        beat = cast(TaskHeartbeat, event).data
+        at = event.occurred_at
+        until = beat.lease_until
+        if until is None:
+            until = expiry(at, card.lease_seconds)
+        card = _beat_card(card, beat.worker, at, until, event.id)
+    elif kind is TaskProgress:
+        report = cast(TaskProgress, event).data
+        at = event.occurred_at
+        until = expiry(at, card.lease_seconds)
+        card = _progress_card(
+            card, "running", report.percent, "", report.worker, at, until, event.id
+        )
+    else:
+        changes = _task_event(card, event)
+        if changes is None:
+            return _copy_board(board, goal_id=goal_id, events=events)
+        card = _copy_card(card, last_event_id=event.id, **changes)
+    tasks = {**board.tasks, task_id: card}  # ``assoc``, inline: this fold is hot
+    return _task_board(board, goal_id, events, tasks)
 
 
 def initial_all() -> GoalMap[Board]:
@@ -357,3 +392,6 @@ fold_all = per_goal(initial, fold)
 
 fold_all_many = per_goal_many(initial, fold)
 """Fold many events into their goals' boards at once (a full replay)."""
+
+start_all = per_goal_bulk(initial, fold)
+"""Start a bulk fold of many events into every goal (``Projection.start``)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from callsheet.events.envelope import Event
 from callsheet.projections import board as board_projection
-from callsheet.projections._common import GoalMap, per_goal, per_goal_many
+from callsheet.projections._common import GoalMap, per_goal, per_goal_bulk, per_goal_many
 from callsheet.projections.board import TERMINAL, Board, TaskCard, TaskStatus
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "fold_all_many",
     "initial",
     "initial_all",
+    "start_all",
 ]
 
 VERSION = 1
@@ -147,3 +148,6 @@ fold_all = per_goal(initial, fold)
 
 fold_all_many = per_goal_many(initial, fold)
 """Fold many events into their goals' progress at once (a full replay)."""
+
+start_all = per_goal_bulk(initial, fold)
+"""Start a bulk fold of many events into every goal (``Projection.start``)."""

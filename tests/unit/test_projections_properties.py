@@ -68,6 +68,25 @@ def test_fold_never_mutates_its_input(name: str, history: list[Event]) -> None:
         state = first
 
 
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=40, deadline=None)
+@given(history=histories())
+def test_a_bulk_fold_fed_in_pieces_gives_the_live_states(name: str, history: list[Event]) -> None:
+    projection = PROJECTIONS[name]
+    live = _live(projection, history)
+    start = live[len(history) // 3]
+    before = copy.deepcopy(start)
+    bulk = projection.start(start)
+    taken = []
+    for n in range(len(history) // 3, len(history), 2):
+        bulk.feed(history[n : n + 2])
+        taken.append((bulk.result(), live[min(n + 2, len(history))]))
+    # Results handed out are values: later feeds change none of them, nor the start.
+    for got, want in taken:
+        assert got == want
+    assert start == before
+
+
 @settings(max_examples=40, deadline=None)
 @given(history=histories())
 def test_one_goal_board_is_that_goal_of_the_all_goals_board(history: list[Event]) -> None:
