@@ -78,12 +78,23 @@ class Contributor(_Board):
     kind = "observer"
 
     def __init__(
-        self, name: str, participants: int, start: float, *, stubborn: bool = False
+        self,
+        name: str,
+        participants: int,
+        start: float,
+        *,
+        stubborn: bool = False,
+        max_rounds: int | None = None,
     ) -> None:
-        """Create it with its first estimate; a stubborn one never moves."""
+        """Create it with its first estimate; a stubborn one never moves.
+
+        With ``max_rounds``, it proposes nothing past that round: the iteration
+        limit holds even before the moderator's decision reaches it.
+        """
         super().__init__(name, participants)
         self.start = start
         self.stubborn = stubborn
+        self.max_rounds = max_rounds
 
     def _propose(self, ctx: HandlerContext, estimate: float, round_: int) -> None:
         value = {"estimate": round(estimate, 6), "round": round_}
@@ -104,6 +115,8 @@ class Contributor(_Board):
         round_ = self.complete_round(goal)
         if goal in self.finished or round_ is None:
             return
+        if self.max_rounds is not None and round_ >= self.max_rounds:
+            return  # the last round: the moderator decides
         board = self.proposals[goal]
         mine = board[self.name][0]
         others = [e for who, (e, _) in board.items() if who != self.name]
@@ -191,7 +204,7 @@ async def run(
     agents: list[Agent] = [Moderator("moderator", n, tolerance=tolerance, max_rounds=max_rounds)]
     for i, start in enumerate(starts):
         cls = type(f"Contributor{i}", (Contributor,), {"durable": f"contributor-{i}"})
-        agents.append(cls(f"c{i}", n, start, stubborn=stubborn))
+        agents.append(cls(f"c{i}", n, start, stubborn=stubborn, max_rounds=max_rounds))
     first = GoalSubmitted.new(
         data=GoalSubmittedData(title="estimate"), goal_id=goal_id, producer="example"
     )
