@@ -18,6 +18,7 @@ TYPE_RE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 
 PINNED_TYPES = {
     "agent.error",
+    "aggregate.recorded",
     "artifact.published",
     "budget.exceeded",
     "conflict.detected",
@@ -99,7 +100,9 @@ def test_type_names(event_type: str) -> None:
 
 
 def test_task_level_types() -> None:
-    assert {t for t in EVENT_TYPES if t.startswith("task.")} == TASK_LEVEL_TYPES
+    # Task events, and the events of an application's aggregates (keyed by originator id).
+    expected = {t for t in EVENT_TYPES if t.startswith("task.")} | {"aggregate.recorded"}
+    assert expected == TASK_LEVEL_TYPES
     assert "task.assigned" in TASK_LEVEL_TYPES
     assert "goal.submitted" not in TASK_LEVEL_TYPES
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterator
@@ -118,6 +120,13 @@ def errors(root: dict[str, Any], schema: dict[str, Any], value: Any, at: str = "
             assert want == "date-time", want
             if isinstance(value, str) and not RFC3339.fullmatch(value):
                 found.append(f"{at}: not an RFC 3339 date-time")
+        elif key == "contentEncoding":
+            assert want == "base64", want
+            if isinstance(value, str):
+                try:
+                    base64.b64decode(value, validate=True)
+                except binascii.Error:
+                    found.append(f"{at}: not base64")
         else:
             raise AssertionError(f"the test validator does not know the keyword {key!r}")
     return found

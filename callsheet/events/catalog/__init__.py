@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from callsheet.events.catalog.aggregates import AggregateRecorded, AggregateRecordedData
 from callsheet.events.catalog.costs import (
     BudgetExceeded,
     BudgetExceededData,
@@ -86,6 +87,8 @@ __all__ = [
     "TASK_LEVEL_TYPES",
     "AgentError",
     "AgentErrorData",
+    "AggregateRecorded",
+    "AggregateRecordedData",
     "AnyEvent",
     "ArtifactPublished",
     "ArtifactPublishedData",
@@ -187,6 +190,7 @@ AnyEvent: TypeAlias = (
     | ToolCalled
     | UsageRecorded
     | BudgetExceeded
+    | AggregateRecorded
 )
 """Any event of the catalog; decoding picks the class from the ``type`` tag."""
 
@@ -195,5 +199,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 """Every event class of the catalog, by its ``type``."""
 
-TASK_LEVEL_TYPES: frozenset[str] = frozenset(t for t in EVENT_TYPES if t.startswith("task."))
-"""Types that must carry a ``task_id`` (the task is the entity they change)."""
+TASK_LEVEL_TYPES: frozenset[str] = frozenset(
+    t for t in EVENT_TYPES if t.startswith("task.") or t == "aggregate.recorded"
+)
+"""Types that must carry a ``task_id``: the entity they change (a task, or an aggregate)."""
