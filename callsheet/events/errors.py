@@ -57,11 +57,12 @@ class AppendTimeout(AppendError):
 class BatchTooLargeError(AppendError):
     """An atomic batch has more events than the server accepts in one batch."""
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int | None) -> None:
         self.size = size
         self.limit = limit
+        of = "" if limit is None else f" of {limit}"
         super().__init__(
-            f"atomic batch of {size} events is over the server's limit of {limit}: "
+            f"atomic batch of {size} events is over the server's limit{of}: "
             "split it into several batches (each is atomic on its own) or raise the "
             "server's jetstream max_batch_size"
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Self
@@ -40,6 +40,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from callsheet.events.batch import (
     ERR_BATCH_DUP_ID,
+    ERR_BATCH_TOO_LARGE,
     ERR_WRONG_LAST_SEQ,
     H_EXPECTED_SEQ,
     H_EXPECTED_SUBJ,
@@ -347,6 +348,8 @@ class EventStore:
                 raise AppendError(
                     f"atomic batch refused: {exc.description} (some ids are already stored)"
                 ) from exc
+            if exc.err_code == ERR_BATCH_TOO_LARGE:
+                raise BatchTooLargeError(len(events), None) from exc
             raise AppendError(f"atomic batch refused: {exc.description}") from exc
         return [Appended(seq, p.event.id, False) for seq, p in zip(seqs, prepared, strict=True)]
 
@@ -509,7 +512,7 @@ class EventStore:
         until_seq: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> AsyncGenerator[StoredEvent, None]:
         """Read stored events in order, up to the end of the log as it was when reading began.
 
         Args:
@@ -578,6 +581,27 @@ class EventStore:
         except NotFoundError:
             return 0
         return raw.seq or 0
+
+    async def last(
+        self, goal_id: str, task_id: str | None = None, *, types: Sequence[str] | None = None
+    ) -> StoredEvent | None:
+        """Return an entity's last event (of the given types, if any), or None.
+
+        One direct read on the server, whatever the length of the entity's history.
+
+        Raises:
+            CorruptEventError: The stored message is not a valid event.
+        """
+        filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
+        if len(filters) != 1:
+            raise ValueError("last() takes at most one event type")
+        try:
+            raw = await self._js.get_msg(self._config.stream, subject=filters[0])
+        except NotFoundError:
+            return None
+        seq, subject = raw.seq or 0, raw.subject or ""
+        event = await self._decode(seq, subject, raw.headers, raw.data or b"")
+        return StoredEvent(seq, subject, raw.time or datetime.now(UTC), event, 0)
 
     async def stream_last_seq(self) -> int:
         """Return the last sequence of the whole log (0 when empty)."""
