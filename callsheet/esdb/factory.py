@@ -1,13 +1,20 @@
 """The infrastructure factory selected with ``PERSISTENCE_MODULE=callsheet.esdb``.
 
+The application's events are ``aggregate.recorded`` events of callsheet's log,
+all under one goal (see ``callsheet.events.catalog.aggregates``).
+
 Environment settings (each may be prefixed with the application name, as usual):
 
 ==========================  ================================================================
 ``NATS_URL``                server URLs, comma-separated (default ``nats://127.0.0.1:4222``)
-``ESDB_STREAM``             stream of the events (default ``CALLSHEET_ES``); snapshots go to
+``ESDB_STREAM``             the log's stream (default ``CALLSHEET``); snapshots go to
                             ``{ESDB_STREAM}_SNAPSHOTS``
-``ESDB_ROOT``               subject root (default ``cs``): events on ``{root}.es.>``,
-                            snapshots on ``{root}.es_snapshots.>``
+``ESDB_ROOT``               the log's subject root (default ``cs``); snapshots are on
+                            ``{root}-snapshots.ev.>``
+``ESDB_GOAL``               the goal id the application's events are recorded under
+                            (default: the application's name)
+``ESDB_BLOB_BUCKET``        Object Store bucket of events over the message size
+                            (default ``CALLSHEET_BLOBS``, the log's)
 ``ESDB_REPLICAS``           stream replicas (default 1)
 ``ESDB_MAX_BATCH``          most events per write, the server's atomic batch limit (1000)
 ``ESDB_TIMEOUT``            seconds to wait for a write's acknowledgement (default 10)
@@ -38,11 +45,9 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, strtobool
 
 from callsheet.esdb.bridge import LoopBridge
-from callsheet.esdb.recorders import (
-    JetStreamAggregateRecorder,
-    JetStreamApplicationRecorder,
-    Layout,
-)
+from callsheet.esdb.recorders import JetStreamAggregateRecorder, JetStreamApplicationRecorder
+from callsheet.events.stream import StoreConfig
+from callsheet.events.subjects import DEFAULT_ROOT
 
 __all__ = ["JetStreamFactory"]
 
@@ -55,6 +60,8 @@ class JetStreamFactory(InfrastructureFactory[TrackingRecorder]):
     NATS_URL = "NATS_URL"
     ESDB_STREAM = "ESDB_STREAM"
     ESDB_ROOT = "ESDB_ROOT"
+    ESDB_GOAL = "ESDB_GOAL"
+    ESDB_BLOB_BUCKET = "ESDB_BLOB_BUCKET"
     ESDB_REPLICAS = "ESDB_REPLICAS"
     ESDB_MAX_BATCH = "ESDB_MAX_BATCH"
     ESDB_TIMEOUT = "ESDB_TIMEOUT"
@@ -66,8 +73,11 @@ class JetStreamFactory(InfrastructureFactory[TrackingRecorder]):
         """Read the settings and connect to NATS (on the bridge's own loop thread)."""
         super().__init__(env)
         servers = self.env.get(self.NATS_URL, "nats://127.0.0.1:4222").split(",")
-        self.stream = self.env.get(self.ESDB_STREAM, "CALLSHEET_ES")
-        self.root = self.env.get(self.ESDB_ROOT, "cs")
+        defaults = StoreConfig()
+        self.stream = self.env.get(self.ESDB_STREAM, defaults.stream)
+        self.root = self.env.get(self.ESDB_ROOT, DEFAULT_ROOT)
+        self.goal = self.env.get(self.ESDB_GOAL) or self.env.name or "eventsourcing"
+        self.blob_bucket = self.env.get(self.ESDB_BLOB_BUCKET, defaults.blob_bucket)
         self.replicas = int(self.env.get(self.ESDB_REPLICAS, "1"))
         self.max_batch = int(self.env.get(self.ESDB_MAX_BATCH, "1000"))
         self.timeout = float(self.env.get(self.ESDB_TIMEOUT, "10"))
@@ -78,12 +88,20 @@ class JetStreamFactory(InfrastructureFactory[TrackingRecorder]):
             connect_wait=float(self.env.get(self.ESDB_CONNECT_TIMEOUT, "15")),
         )
 
-    def layout(self, purpose: str = "events") -> Layout:
-        """Return the stream and subject prefix of a purpose (``events``, ``snapshots``)."""
+    def store_config(self, purpose: str = "events") -> StoreConfig:
+        """Return the log a purpose is recorded in (``events``, or ``snapshots``: its own)."""
         if purpose == "events":
-            return Layout(self.stream, f"{self.root}.es")
-        safe = _NAME_RE.sub("_", purpose)
-        return Layout(f"{self.stream}_{safe.upper()}", f"{self.root}.es_{safe}")
+            stream, root = self.stream, self.root
+        else:
+            safe = _NAME_RE.sub("_", purpose)
+            stream, root = f"{self.stream}_{safe.upper()}", f"{self.root}-{safe}"
+        return StoreConfig(
+            stream=stream,
+            root=root,
+            blob_bucket=self.blob_bucket,
+            replicas=self.replicas,
+            max_batch=self.max_batch,
+        )
 
     def _create(self) -> bool:
         return bool(strtobool(self.env.get(self.CREATE_TABLE, "yes") or "yes"))
@@ -91,19 +109,19 @@ class JetStreamFactory(InfrastructureFactory[TrackingRecorder]):
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """Return a recorder of an aggregate sequence (snapshots use their own stream)."""
         recorder = JetStreamAggregateRecorder(
-            self.bridge, self.layout(purpose), max_batch=self.max_batch, timeout=self.timeout
+            self.bridge, self.store_config(purpose), goal=self.goal, timeout=self.timeout
         )
         if self._create():
-            recorder.create_stream(replicas=self.replicas)
+            recorder.create_stream()
         return recorder
 
     def application_recorder(self) -> ApplicationRecorder:
         """Return the application recorder: notification id = stream sequence."""
         recorder = JetStreamApplicationRecorder(
-            self.bridge, self.layout(), max_batch=self.max_batch, timeout=self.timeout
+            self.bridge, self.store_config(), goal=self.goal, timeout=self.timeout
         )
         if self._create():
-            recorder.create_stream(replicas=self.replicas)
+            recorder.create_stream()
         return recorder
 
     def _tracking(self) -> InfrastructureFactory[Any]:

@@ -1,11 +1,13 @@
 """A helpdesk written with the ``eventsourcing`` library, persisted on JetStream.
 
 - ``Helpdesk`` is an ordinary library application; ``PERSISTENCE_MODULE=callsheet.esdb``
-  records its events in a JetStream stream (snapshots in a second stream).
+  records its events in callsheet's log, as ``aggregate.recorded`` events under the
+  goal ``helpdesk`` (snapshots in a stream of their own).
 - ``TicketCounts`` is a projection whose materialised view is a SQLite table; a
   ``ProjectionRunner`` keeps it up to date from the JetStream subscription, and the
   view's tracking records sit in the same SQLite transaction as its counts.
-- ``agent_sees`` reads the same events with nats-py, as a callsheet agent would.
+- ``Triage`` is a callsheet agent that reacts to the library's events: every ticket
+  opened becomes a goal submitted to the crew. ``agent_sees`` reads the events back.
 
 Run ``python -m examples.eventsourcing_app.helpdesk nats://127.0.0.1:4222`` against a
 server with JetStream enabled.
@@ -30,9 +32,23 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import get_topic
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
-__all__ = ["Helpdesk", "Ticket", "TicketCounts", "TicketCountsView", "agent_sees", "settings"]
+from callsheet.agents import Agent, AgentRuntime, HandlerContext, on
+from callsheet.esdb import AGGREGATE_TYPE
+from callsheet.events.catalog import AggregateRecorded, GoalSubmitted, GoalSubmittedData
+from callsheet.events.store import EventStore
+
+__all__ = [
+    "GOAL",
+    "Helpdesk",
+    "Ticket",
+    "TicketCounts",
+    "TicketCountsView",
+    "Triage",
+    "agent_sees",
+    "settings",
+    "triage",
+]
 
 
 class Ticket(Aggregate):
@@ -129,13 +145,17 @@ class TicketCounts(Projection[TicketCountsView]):
         self.view.add({"open": -1, "closed": 1}, tracking)
 
 
-def settings(nats_url: str, *, stream: str, root: str, view_db: str) -> dict[str, str]:
+def settings(
+    nats_url: str, *, stream: str, root: str, view_db: str, blob_bucket: str = "CALLSHEET_BLOBS"
+) -> dict[str, str]:
     """Return the environment of the application and of the projection's view."""
     return {
         "PERSISTENCE_MODULE": "callsheet.esdb",
         "NATS_URL": nats_url,
         "ESDB_STREAM": stream,
         "ESDB_ROOT": root,
+        "ESDB_GOAL": GOAL,
+        "ESDB_BLOB_BUCKET": blob_bucket,
         "IS_SNAPSHOTTING_ENABLED": "yes",
         # The view: the projection's name prefixes its settings.
         "TICKETCOUNTS_PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -143,42 +163,65 @@ def settings(nats_url: str, *, stream: str, root: str, view_db: str) -> dict[str
     }
 
 
-async def agent_sees(nats_url: str, *, stream: str, root: str) -> list[tuple[int, str, Any]]:
-    """Read the recorded events as an agent would: (sequence, subject, decoded state)."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info(stream)
-        last = info.state.last_seq
-        seen: list[tuple[int, str, Any]] = []
-        if not last:
-            return seen
-        sub = await js.subscribe(
-            f"{root}.es.>",
-            stream=stream,
-            ordered_consumer=True,
-            config=ConsumerConfig(),
-            deliver_policy=DeliverPolicy.ALL,
+GOAL = "helpdesk"
+"""The goal id the helpdesk's events are recorded under in the log."""
+
+OPENED = get_topic(Ticket.Opened)
+
+
+def _opened(event: AggregateRecorded) -> bool:
+    return event.data.topic == OPENED
+
+
+class Triage(Agent):
+    """Turns every ticket opened in the helpdesk into a goal for the crew."""
+
+    kind = "observer"
+    durable = "helpdesk-triage"
+
+    @on(AggregateRecorded, where=_opened)
+    async def ticket_opened(self, event: AggregateRecorded, ctx: HandlerContext) -> None:
+        """Submit a goal named after the ticket (its id derived: a replay adds nothing)."""
+        state = msgspec.json.decode(event.data.state)
+        ctx.emit(
+            GoalSubmitted,
+            GoalSubmittedData(title=f"Resolve ticket: {state['title']}", requested_by=GOAL),
+            goal_id=f"ticket-{event.task_id}",
+            task_id=None,
         )
-        try:
-            async for msg in sub.messages:
-                seq = msg.metadata.sequence.stream
-                seen.append((seq, msg.subject, msgspec.json.decode(msg.data)))
-                if seq >= last:
-                    break
-        finally:
-            await sub.unsubscribe()
-        return seen
-    finally:
-        await nc.close()
+
+
+async def agent_sees(store: EventStore) -> list[tuple[int, str, Any]]:
+    """Read the helpdesk's events back from the log: (sequence, topic, decoded state)."""
+    seen: list[tuple[int, str, Any]] = []
+    async for stored in store.read(goal_id=GOAL, types=[AGGREGATE_TYPE]):
+        event = stored.event
+        assert isinstance(event, AggregateRecorded)
+        seen.append((stored.seq, event.data.topic, msgspec.json.decode(event.data.state)))
+    return seen
+
+
+async def triage(store: EventStore, tickets: int, *, timeout: float = 10.0) -> list[GoalSubmitted]:
+    """Run ``Triage`` until it has submitted a goal per ticket; return those goals."""
+    async with AgentRuntime(store, [Triage()]):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            goals = [
+                s.event
+                async for s in store.read(types=["goal.submitted"])
+                if isinstance(s.event, GoalSubmitted) and s.event.data.requested_by == GOAL
+            ]
+            if len(goals) >= tickets:
+                return goals
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"triage submitted {len(goals)} of {tickets} goals")
+            await asyncio.sleep(0.05)  # polling the log, bounded by the deadline
 
 
 def main(nats_url: str) -> None:
-    """Open and close tickets, and print the view and what an agent sees."""
+    """Open and close tickets; print the view, the log's events and the goals triaged."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = settings(
-            nats_url, stream="HELPDESK_DEMO", root="demo", view_db=str(Path(tmp) / "view.db")
-        )
+        env = settings(nats_url, stream="CALLSHEET", root="cs", view_db=str(Path(tmp) / "v.db"))
         writer = Helpdesk(env)
         with ProjectionRunner(
             application_class=Helpdesk,
@@ -191,10 +234,19 @@ def main(nats_url: str) -> None:
             runner.wait(writer.recorder.max_notification_id(), timeout=10)
             print("open:", runner.view.count("open"), "closed:", runner.view.count("closed"))
         writer.close()
-        for seq, subject, state in asyncio.run(
-            agent_sees(nats_url, stream="HELPDESK_DEMO", root="demo")
-        ):
-            print(seq, subject, state)
+
+    async def agents() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            store = await EventStore.open(nc)
+            for seq, topic, state in await agent_sees(store):
+                print(seq, topic, state)
+            for goal in await triage(store, 2):
+                print("goal submitted:", goal.goal_id, goal.data.title)
+        finally:
+            await nc.close()
+
+    asyncio.run(agents())
 
 
 if __name__ == "__main__":

@@ -4,27 +4,55 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import nats
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.projection import ProjectionRunner
-from ulid import ULID
 
 from callsheet.esdb import JetStreamFactory
+from callsheet.events.catalog import GoalSubmitted
+from callsheet.events.store import EventStore
+from callsheet.events.stream import StoreConfig
+from callsheet.projections import PROJECTIONS, replay_log
 from examples.eventsourcing_app.helpdesk import (
+    GOAL,
     Helpdesk,
     Ticket,
     TicketCounts,
     TicketCountsView,
     agent_sees,
     settings,
+    triage,
 )
-from tests.conformance.esdb_support import delete_stream
+from tests.conformance.esdb_support import delete_streams, unique_config
+
+
+async def _agents(
+    nats_url: str, config: StoreConfig
+) -> tuple[list[tuple[int, str, Any]], list[GoalSubmitted]]:
+    nc = await nats.connect(nats_url)
+    try:
+        store = await EventStore.open(nc, config)
+        seen = await agent_sees(store)
+        goals = await triage(store, 3)
+        # The library's events replay into the log's projections like any others.
+        boards, _ = await replay_log(PROJECTIONS["board"], store.read())
+        assert boards.goals[GOAL].events == 6
+        return seen, goals
+    finally:
+        await nc.close()
 
 
 def test_helpdesk_end_to_end(nats_url: str, tmp_path: Path) -> None:
-    uid = str(ULID()).lower()
-    stream, root = f"ES_{uid}", f"t{uid}"
-    env = settings(nats_url, stream=stream, root=root, view_db=str(tmp_path / "view.db"))
+    config = unique_config()
+    env = settings(
+        nats_url,
+        stream=config.stream,
+        root=config.root,
+        view_db=str(tmp_path / "view.db"),
+        blob_bucket=config.blob_bucket,
+    )
     writer = Helpdesk(env)
     factory = writer.factory
     assert isinstance(factory, JetStreamFactory)
@@ -63,14 +91,16 @@ def test_helpdesk_end_to_end(nats_url: str, tmp_path: Path) -> None:
         assert writer.recorder.max_notification_id() == 6
         assert writer.status(first) == "closed"
 
-        # What a callsheet agent reads: the same events, JSON, on {root}.es.{id}.{topic}.
-        seen = asyncio.run(agent_sees(nats_url, stream=stream, root=root))
+        # In callsheet's log: ordinary events, which agents react to.
+        seen, goals = asyncio.run(_agents(nats_url, config))
         assert [seq for seq, _, _ in seen] == [1, 2, 3, 4, 5, 6]
-        assert all(subject.startswith(f"{root}.es.") for _, subject, _ in seen)
-        assert seen[0][1].endswith("Ticket~2EOpened")
+        assert [topic.rpartition(".")[2] for _, topic, _ in seen] == ["Opened"] * 3 + ["Closed"] * 3
         assert seen[0][2]["title"] == "a"
+        assert sorted(g.data.title for g in goals) == [f"Resolve ticket: {t}" for t in "abc"]
+        opened = {f"ticket-{t}" for t in (first, second, third)}
+        assert {g.goal_id for g in goals} == opened
     finally:
         for purpose in ("events", "snapshots"):
-            delete_stream(factory.bridge, factory.layout(purpose).stream)
+            delete_streams(factory.bridge, factory.store_config(purpose))
         writer.close()
         writer.close()  # close() may be called twice

@@ -20,7 +20,7 @@ from callsheet.esdb import (
     JetStreamApplicationRecorder,
     JetStreamFactory,
 )
-from tests.conformance.esdb_support import delete_stream
+from tests.conformance.esdb_support import delete_streams
 
 
 class _SubTrackingRecorder(SQLiteTrackingRecorder):
@@ -63,6 +63,7 @@ class TestJetStreamFactory(InfrastructureFactoryTestCase[JetStreamFactory]):
                 JetStreamFactory.NATS_URL: self.nats_url,
                 JetStreamFactory.ESDB_STREAM: f"ES_{uid}",
                 JetStreamFactory.ESDB_ROOT: f"t{uid}",
+                JetStreamFactory.ESDB_BLOB_BUCKET: f"ES_{uid}_BLOBS",
                 JetStreamFactory.ESDB_TRACKING_MODULE: "eventsourcing.sqlite",
                 "SQLITE_DBNAME": ":memory:",
             },
@@ -72,7 +73,6 @@ class TestJetStreamFactory(InfrastructureFactoryTestCase[JetStreamFactory]):
     def tearDown(self) -> None:
         factory = self.factory
         for purpose in ("events", "snapshots"):
-            stream = factory.layout(purpose).stream
-            delete_stream(factory.bridge, stream)
+            delete_streams(factory.bridge, factory.store_config(purpose))
         super().tearDown()
         factory.close()  # a second close does nothing

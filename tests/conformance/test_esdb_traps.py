@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import nats.errors
 import pytest
 from eventsourcing.persistence import (
     DataError,
@@ -15,6 +17,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    ProgrammingError,
     StoredEvent,
 )
 from eventsourcing.utils import Environment
@@ -29,8 +32,18 @@ from callsheet.esdb import (
     JetStreamFactory,
     LoopBridge,
 )
-from callsheet.esdb import recorders as recorders_module
-from tests.conformance.esdb_support import Recorders, delete_stream
+from callsheet.events import batch as batch_module
+from callsheet.events import store as store_module
+from callsheet.events.catalog import (
+    AggregateRecorded,
+    AggregateRecordedData,
+    GoalSubmitted,
+    GoalSubmittedData,
+)
+from callsheet.events.codec import encode
+from callsheet.events.ids import new_event_id
+from callsheet.events.subjects import event_subject
+from tests.conformance.esdb_support import GOAL, Recorders, delete_streams, unique_config
 
 
 @pytest.fixture
@@ -48,20 +61,28 @@ def _events(originator: UUID | str, versions: range, topic: str = "topic") -> li
 
 
 def _lose_first_ack(
-    monkeypatch: pytest.MonkeyPatch, recorder: JetStreamAggregateRecorder, name: str
+    monkeypatch: pytest.MonkeyPatch, recorder: JetStreamAggregateRecorder, size: int
 ) -> list[int]:
     """Make the first write commit but report no ack; return the attempt counter."""
-    original: Callable[..., Awaitable[list[int]]] = getattr(recorder, name)
     attempts = [0]
+    if size == 1:
+        js = recorder.store._js
+        original: Callable[..., Awaitable[Any]] = js.publish
+        owner: Any = js
+        name = "publish"
+    else:
+        original = batch_module.publish_atomic
+        owner = store_module  # which imported it by name
+        name = "publish_atomic"
 
-    async def lossy(*args: Any) -> list[int]:
+    async def lossy(*args: Any, **kwargs: Any) -> Any:
         attempts[0] += 1
-        result = await original(*args)
+        result = await original(*args, **kwargs)
         if attempts[0] == 1:
-            raise recorders_module._NoAck
+            raise nats.errors.TimeoutError
         return result
 
-    monkeypatch.setattr(recorder, name, lossy)
+    monkeypatch.setattr(owner, name, lossy)
     return attempts
 
 
@@ -71,7 +92,7 @@ def test_lost_ack_is_not_a_conflict_on_retry(
 ) -> None:
     recorder = recorders.application()
     recorder.insert_events(_events(uuid4(), range(1, 3)))  # something before
-    attempts = _lose_first_ack(monkeypatch, recorder, "_publish" if size == 1 else "_publish_batch")
+    attempts = _lose_first_ack(monkeypatch, recorder, size)
     originator = uuid4()
     ids = recorder.insert_events(_events(originator, range(1, size + 1)))
     assert attempts[0] == 2  # the retry was refused by the server, then found as ours
@@ -152,7 +173,7 @@ def test_expectation_only_on_first_message_of_each_subject(recorders: Recorders)
         seen.append(msg)
 
     async def watch() -> Any:
-        sub = await bridge.nc.subscribe(recorder.layout.all_filter, cb=on_msg)
+        sub = await bridge.nc.subscribe(recorder.notification_filter, cb=on_msg)
         await bridge.nc.flush()
         return sub
 
@@ -231,6 +252,7 @@ def _factory(nats_url: str, **extra: str) -> JetStreamFactory:
             "NATS_URL": nats_url,
             "ESDB_STREAM": f"ES_{uid}",
             "ESDB_ROOT": f"t{uid}",
+            "ESDB_BLOB_BUCKET": f"ES_{uid}_BLOBS",
             **extra,
         },
     )
@@ -241,8 +263,7 @@ def _factory(nats_url: str, **extra: str) -> JetStreamFactory:
 
 def _drop_streams(factory: JetStreamFactory) -> None:
     for purpose in ("events", "snapshots"):
-        stream = factory.layout(purpose).stream
-        delete_stream(factory.bridge, stream)
+        delete_streams(factory.bridge, factory.store_config(purpose))
 
 
 def test_snapshots_are_not_notifications(nats_url: str) -> None:
@@ -307,16 +328,18 @@ def test_subscription_wakes_on_commit_only(recorders: Recorders) -> None:
     received: list[int] = []
     with recorder.subscribe(gt=None) as subscription:
         # Two messages of a batch that is never committed: nothing may be delivered.
-        subject = recorder.layout.subject(uuid4(), "uncommitted")
+        originator = str(uuid4())
+        subject = event_subject(GOAL, originator, "aggregate.recorded", root=recorder.config.root)
 
         async def open_batch() -> None:
             for n in (1, 2):
                 headers = {
                     "Nats-Batch-Id": "never-committed",
                     "Nats-Batch-Sequence": str(n),
-                    "Es-Version": str(n),
+                    "Nats-Msg-Id": new_event_id(),
                 }
-                await bridge.nc.publish(subject, b"{}", headers=headers)
+                body = encode(_recorded(originator, n, headers["Nats-Msg-Id"]))
+                await bridge.nc.publish(subject, body, headers=headers)
             await bridge.nc.flush()
 
         bridge.run(open_batch)
@@ -334,6 +357,18 @@ def test_subscription_wakes_on_commit_only(recorders: Recorders) -> None:
         assert not thread.is_alive()
     assert received == [1, 2, 3]
     assert [n.topic for n in recorder.select_notifications(None, 10)] == ["topic"] * 3
+
+
+def _recorded(originator: str, version: int, event_id: str) -> AggregateRecorded:
+    return AggregateRecorded(
+        id=event_id,
+        occurred_at=datetime.now(UTC),
+        producer="test",
+        correlation_id=GOAL,
+        goal_id=GOAL,
+        task_id=originator,
+        data=AggregateRecordedData(originator_version=version, topic="uncommitted", state=b"{}"),
+    )
 
 
 def test_close_ends_calls_in_flight_instead_of_leaving_them_hanging(nats_url: str) -> None:
@@ -359,3 +394,60 @@ def test_close_ends_calls_in_flight_instead_of_leaving_them_hanging(nats_url: st
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert isinstance(outcome[0], InterfaceError)
+
+
+def test_an_event_over_the_message_size_is_kept_whole(recorders: Recorders) -> None:
+    recorder = recorders.application()
+    originator = uuid4()
+    big = bytes(range(256)) * (3 * 1024 * 1024 // 256)  # 3 MiB, over the 1 MB max_payload
+    ids = recorder.insert_events(
+        [StoredEvent(originator, 1, "topic", big), StoredEvent(originator, 2, "topic", b"{}")]
+    )
+    assert list(ids or []) == [1, 2]
+    assert [e.state for e in recorder.select_events(originator)] == [big, b"{}"]
+    assert [n.state for n in recorder.select_notifications(None, 10)] == [big, b"{}"]
+    with recorder.subscribe(gt=None) as subscription:
+        assert next(subscription).state == big
+
+
+def test_library_events_share_the_log_with_other_events(recorders: Recorders) -> None:
+    recorder = recorders.application()
+    bridge = recorder.bridge
+    # A second application recording in the same log, under another goal.
+    other = JetStreamApplicationRecorder(bridge, recorder.config, goal="other-app")
+    store = recorder.store
+
+    async def crew_event() -> int:
+        event = GoalSubmitted.new(
+            data=GoalSubmittedData(title="something else"), goal_id="g1", producer="test"
+        )
+        return (await store.append(event)).seq
+
+    originator = uuid4()
+    assert list(recorder.insert_events(_events(originator, range(1, 2))) or []) == [1]
+    assert bridge.run(crew_event) == 2
+    assert list(other.insert_events(_events(originator, range(1, 2))) or []) == [3]
+    assert list(recorder.insert_events(_events(originator, range(2, 3))) or []) == [4]
+    # Notification ids are the log's sequences: the other events are gaps.
+    assert [n.id for n in recorder.select_notifications(None, 10)] == [1, 4]
+    assert [n.id for n in recorder.select_notifications(2, 10)] == [4]
+    assert recorder.max_notification_id() == 4
+    assert [n.id for n in other.select_notifications(None, 10)] == [3]
+    assert [e.originator_version for e in other.select_events(originator)] == [1]
+
+    async def log_types() -> list[tuple[str, str]]:
+        return [(s.event.goal_id, s.event.event_type) async for s in store.read()]
+
+    assert bridge.run(log_types) == [
+        (GOAL, "aggregate.recorded"),
+        ("g1", "goal.submitted"),
+        ("other-app", "aggregate.recorded"),
+        (GOAL, "aggregate.recorded"),
+    ]
+
+
+def test_a_goal_that_cannot_be_an_id_is_refused(recorders: Recorders) -> None:
+    bridge = recorders.bridge()
+    for goal in ("", "g" * 129):
+        with pytest.raises(ProgrammingError, match="goal id"):
+            JetStreamApplicationRecorder(bridge, unique_config(), goal=goal)
