@@ -8,6 +8,7 @@ import click
 import msgspec
 
 from callsheet.cli.common import open_store, run
+from callsheet.events.catalog import AggregateRecorded
 from callsheet.events.codec import to_dict
 from callsheet.events.store import StoredEvent
 
@@ -20,11 +21,24 @@ def format_line(stored: StoredEvent) -> str:
     """One human-readable line per event: position, time, type, entity, producer, gist."""
     event = stored.event
     entity = event.goal_id if event.task_id is None else f"{event.goal_id}/{event.task_id}"
-    data = msgspec.json.encode(getattr(event, "data")).decode()  # noqa: B009 - every event has data
+    if isinstance(event, AggregateRecorded):
+        data = _aggregate_gist(event)
+    else:
+        data = msgspec.json.encode(getattr(event, "data")).decode()  # noqa: B009 - all have data
     if len(data) > 120:
         data = data[:117] + "..."
     when = stored.stored_at.astimezone().strftime("%H:%M:%S.%f")[:-3]
     return f"{stored.seq:>6} {when} {event.event_type:<20} {entity:<28} {event.producer:<14} {data}"
+
+
+def _aggregate_gist(event: AggregateRecorded) -> str:
+    """Version, topic and state of a library event: the state as text when it is UTF-8."""
+    data = event.data
+    try:
+        state = data.state.decode()
+    except UnicodeDecodeError:
+        state = f"<{len(data.state)} bytes>"  # compressed or encrypted by the application
+    return f"v{data.originator_version} {data.topic} {state}"
 
 
 @click.command()

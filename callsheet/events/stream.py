@@ -11,7 +11,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from callsheet.events.errors import StreamConfigError
 from callsheet.events.subjects import DEFAULT_ROOT, stream_filter
@@ -19,6 +19,7 @@ from callsheet.events.subjects import DEFAULT_ROOT, stream_filter
 __all__ = ["DEFAULT_STREAM", "StoreConfig", "ensure_stream", "stream_config"]
 
 DEFAULT_STREAM = "CALLSHEET_EVENTS"
+ERR_SUBJECTS_OVERLAP = 10065
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +105,22 @@ async def ensure_stream(js: JetStreamContext, config: StoreConfig) -> StreamConf
     window) are updated in place; anything else is reported, never changed.
 
     Raises:
-        StreamConfigError: The stream exists with settings that break the guarantees.
+        StreamConfigError: The stream exists with settings that break the guarantees,
+            or it cannot be made because another stream holds its subjects.
     """
     wanted = stream_config(config)
     try:
         info = await js.stream_info(config.stream)
     except NotFoundError:
-        info = await js.add_stream(wanted)
+        try:
+            info = await js.add_stream(wanted)
+        except BadRequestError as exc:
+            if exc.err_code != ERR_SUBJECTS_OVERLAP:
+                raise
+            raise StreamConfigError(
+                f"cannot create stream {config.stream}: its subjects {wanted.subjects} overlap "
+                "those of another stream (is the log kept under another stream name?)"
+            ) from exc
         return info.config
     actual = info.config
     problems = _problems(actual, config)

@@ -37,6 +37,7 @@ from callsheet.agents import Agent, AgentRuntime, HandlerContext, on
 from callsheet.esdb import AGGREGATE_TYPE
 from callsheet.events.catalog import AggregateRecorded, GoalSubmitted, GoalSubmittedData
 from callsheet.events.store import EventStore
+from callsheet.events.stream import StoreConfig
 
 __all__ = [
     "GOAL",
@@ -221,7 +222,8 @@ async def triage(store: EventStore, tickets: int, *, timeout: float = 10.0) -> l
 def main(nats_url: str) -> None:
     """Open and close tickets; print the view, the log's events and the goals triaged."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = settings(nats_url, stream="CALLSHEET", root="cs", view_db=str(Path(tmp) / "v.db"))
+        log = StoreConfig()  # callsheet's log, as the crew and the CLI use it
+        env = settings(nats_url, stream=log.stream, root=log.root, view_db=str(Path(tmp) / "v.db"))
         writer = Helpdesk(env)
         with ProjectionRunner(
             application_class=Helpdesk,

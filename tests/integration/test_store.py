@@ -291,6 +291,19 @@ async def test_existing_stream_with_unsafe_config_is_refused(
         await js.delete_stream(store_config.stream)
 
 
+async def test_a_log_whose_subjects_another_stream_holds_is_refused(
+    nc: Client, store_config: StoreConfig
+) -> None:
+    js = nc.jetstream()
+    other = f"{store_config.stream}_OTHER"
+    await js.add_stream(StreamConfig(name=other, subjects=[f"{store_config.root}.ev.>"]))
+    try:
+        with pytest.raises(StreamConfigError, match="overlap those of another stream"):
+            await EventStore.open(nc, store_config)
+    finally:
+        await js.delete_stream(other)
+
+
 async def test_garbage_written_around_the_store_is_reported(nc: Client, store: EventStore) -> None:
     await store.append(submitted())
     subject = f"{store.config.root}.ev.g.goal.g.~.goal.submitted"
