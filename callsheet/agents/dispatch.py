@@ -56,7 +56,13 @@ from callsheet.events.errors import ConcurrencyConflict, DuplicateEventIdError
 from callsheet.events.ids import derived_event_id
 from callsheet.events.store import Appended, CorruptEventError, EventStore, StoredEvent
 
-__all__ = ["LeaseLost", "WorkLoop"]
+__all__ = [
+    "LeaseLost",
+    "WorkLoop",
+    "delivery_event",
+    "handler_failure",
+    "result_data",
+]
 
 log = logging.getLogger("callsheet.agents")
 _FAR = datetime.max.replace(tzinfo=UTC)
@@ -68,6 +74,49 @@ class LeaseLost(Exception):
     def __init__(self, reason: str, *, cancelled: bool = False) -> None:
         super().__init__(reason)
         self.cancelled = cancelled
+
+
+def delivery_event(
+    agent: Agent,
+    assigned: TaskAssigned,
+    delivery: int,
+    cls: type[Event],
+    data: Any,
+    key: str,
+    index: int = 0,
+) -> Any:
+    """An event the runtime records for one delivery of a task (started, failed...).
+
+    Its id derives from (assignment, agent, ``key``, delivery, ``index``), so a
+    re-run of the delivery makes the same id.
+    """
+    return cls.new(
+        data=data,
+        goal_id=assigned.goal_id,
+        task_id=assigned.task_id,
+        producer=agent.name,
+        correlation_id=assigned.correlation_id,
+        causation_id=assigned.id,
+        event_id=derived_event_id(assigned.id, f"{agent.durable_name()}.{key}#{delivery}", index),
+    )
+
+
+def result_data(agent: Agent, output: Any) -> TaskResultData:
+    """The ``task.result`` of what a ``@work`` handler returned."""
+    if isinstance(output, TaskResultData):
+        return output
+    return TaskResultData(worker=agent.name, output=output)
+
+
+def handler_failure(agent: Agent, delivery: int, exc: BaseException) -> TaskFailedData:
+    """The ``task.failed`` of a ``@work`` handler that raised (another delivery may do better)."""
+    return TaskFailedData(
+        reason=f"the handler raised {type(exc).__name__}",
+        worker=agent.name,
+        attempt=delivery,
+        retryable=True,
+        error=describe(exc),
+    )
 
 
 def _ends_assignment(event: Event) -> bool:
@@ -184,17 +233,7 @@ class TaskRun:
     # -- the delivery ---------------------------------------------------------------
 
     def _event(self, cls: type[Event], data: Any, key: str, index: int = 0) -> Any:
-        return cls.new(
-            data=data,
-            goal_id=self.assigned.goal_id,
-            task_id=self.task_id,
-            producer=self.agent.name,
-            correlation_id=self.assigned.correlation_id,
-            causation_id=self.assigned.id,
-            event_id=derived_event_id(
-                self.assigned.id, f"{self.agent.durable_name()}.{key}#{self.delivery}", index
-            ),
-        )
+        return delivery_event(self.agent, self.assigned, self.delivery, cls, data, key, index)
 
     async def _fail(self, reason: str, *, retryable: bool, error: str | None = None) -> None:
         data = TaskFailedData(
@@ -351,19 +390,13 @@ class TaskRun:
                 await self._settle(self.msg.term)
                 return
             log.warning("%s: task %s raised %r", self.agent.name, self.task_id, exc)
-            await self._fail(
-                f"the handler raised {type(exc).__name__}", retryable=True, error=describe(exc)
-            )
+            failed = handler_failure(self.agent, self.delivery, exc)
+            await self.append(self._event(TaskFailed, failed, "failed"))
             await self._settle(self.msg.term)
             return
         await starting  # its failure (LeaseLost) cancels this task instead
         if not any(isinstance(e, TaskResult) for e in ctx.emitted):
-            result = (
-                output
-                if isinstance(output, TaskResultData)
-                else TaskResultData(worker=self.agent.name, output=output)
-            )
-            await ctx.send(TaskResult, result)
+            await ctx.send(TaskResult, result_data(self.agent, output))
         # A lost ack only means a redelivery, which finds the result and drops the task.
         await self._settle(self.msg.ack)
 
