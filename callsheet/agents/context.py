@@ -190,6 +190,14 @@ class WorkContext(HandlerContext):
         await self._send(event)
         return event
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait (the lease is extended meanwhile); a re-drive returns at once.
+
+        Use it rather than ``asyncio.sleep`` for time the work itself takes, so that
+        re-driving the handler from the log does not wait for it again.
+        """
+        await asyncio.sleep(seconds)
+
     async def progress(self, percent: float, note: str = "") -> None:
         """Report how far along the task is."""
         await self.send(

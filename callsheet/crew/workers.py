@@ -6,7 +6,6 @@ after every step, publishes the artifact and reports the result.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any, ClassVar
 
@@ -44,15 +43,24 @@ class SpecialistWorker(Agent):
     role: ClassVar[str | None] = None
     step_seconds: ClassVar[float | None] = None
 
-    def __init__(self, name: str | None = None, *, model: Model | None = None) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        model: Model | None = None,
+        step_seconds: float | None = None,
+    ) -> None:
         """Create it.
 
         Args:
             name: Agent id; ``{role}-{random}`` by default.
             model: The model that plans the work; the default model by default.
+            step_seconds: Time each step takes; the class's ``step_seconds``, or
+                the model's plan, by default.
         """
         super().__init__(name)
         self.model = model or default_model()
+        self.pace = type(self).step_seconds if step_seconds is None else step_seconds
 
     async def _context(self, ctx: WorkContext) -> dict[str, Any]:
         """The context-store entries the assignment points to (latest value of each key)."""
@@ -92,7 +100,7 @@ class SpecialistWorker(Agent):
             )
             output = reply.output if isinstance(reply.output, dict) else {}
             steps = [str(s) for s in output.get("steps", [])] or ["do it"]
-            seconds = self.step_seconds
+            seconds = self.pace
             if seconds is None:
                 seconds = float(output.get("step_seconds", 0.2))
             state = {
@@ -103,7 +111,7 @@ class SpecialistWorker(Agent):
             }
         steps = state["steps"]
         for index in range(int(state["done"]), len(steps)):
-            await asyncio.sleep(float(state["step_seconds"]))  # the work itself
+            await ctx.sleep(float(state["step_seconds"]))  # the work itself
             state = {**state, "done": index + 1}
             await ctx.save_checkpoint(state, note=steps[index])
             await ctx.progress(100.0 * (index + 1) / len(steps), steps[index])

@@ -22,7 +22,6 @@ Run: ``python -m examples.coordination.hierarchical``
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +110,7 @@ class Developer(Agent):
     @work()
     async def develop(self, event: TaskAssigned, ctx: WorkContext) -> str:
         """Do it (or fail)."""
-        await asyncio.sleep(0.05)  # the work itself
+        await ctx.sleep(0.05)  # the work itself
         if self.broken:
             raise RuntimeError(f"{self.role} cannot build {event.task_id}")
         return f"{event.data.instructions}: done by {self.name}"

@@ -12,7 +12,6 @@ Run: ``python -m examples.coordination.hub_and_spoke``
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +57,7 @@ class Spoke(Agent):
         """Work for the task's duration."""
         seconds = float(event.data.instructions.rsplit(" ", 1)[1].rstrip("s"))
         await ctx.progress(0, "started")
-        await asyncio.sleep(seconds)  # the work itself
+        await ctx.sleep(seconds)  # the work itself
         return {"part": event.task_id, "seconds": seconds}
 
 

@@ -22,7 +22,6 @@ Run: ``python -m examples.coordination.pipeline``
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +164,7 @@ class Stage(Agent):
         """Do the stage's work on the item's value."""
         value = event.data.inputs.get("value")
         slow = self.role == "extract" and str(value).startswith("late")
-        await asyncio.sleep(0.6 if slow else 0.02)  # the work itself
+        await ctx.sleep(0.6 if slow else 0.02)  # the work itself
         if self.role == "transform" and "bad" in str(value):
             raise ValueError(f"cannot transform {value!r}")
         return f"{value}|{self.role}"
