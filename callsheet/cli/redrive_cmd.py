@@ -24,7 +24,8 @@ def _print(report: RedriveReport) -> None:
         f"{report.recorded} recorded"
     )
     for d in report.divergences:
-        click.echo(f"\nat seq {d.cause_seq} ({d.cause_type} {d.cause_id}): {d.kind}")
+        which = "" if d.delivery is None else f", delivery {d.delivery}"
+        click.echo(f"\nat seq {d.cause_seq} ({d.cause_type} {d.cause_id}{which}): {d.kind}")
         if d.kind == "changed":
             for line in d.changes:
                 click.echo(f"    {line}")
@@ -48,6 +49,7 @@ def _print(report: RedriveReport) -> None:
 @click.option(
     "--name", default=None, help="The agent's name in the log (default: its durable name)."
 )
+@click.option("--role", default=None, help="Role for a worker class that has none.")
 @click.option(
     "--arg",
     "args",
@@ -56,14 +58,21 @@ def _print(report: RedriveReport) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 def redrive_cmd(
-    target: str, goal_id: str, name: str | None, args: tuple[str, ...], as_json: bool
+    target: str,
+    goal_id: str,
+    name: str | None,
+    role: str | None,
+    args: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Re-drive the agent class TARGET (MODULE:CLASS) on a goal's recorded events.
 
-    Model calls are answered from the log; nothing is called. Exits 0 when the
-    agent reacts exactly as recorded, 3 when it diverges (each divergence is shown).
+    Its ``@on`` handlers get the goal's events; a worker's ``@work`` handler runs
+    each delivery it recorded again. Model calls are answered from the log;
+    nothing is called. Exits 0 when the agent reacts exactly as recorded, 3 when it
+    diverges (each divergence is shown).
     """
-    cls = load_agent_class(target, None, None)
+    cls = load_agent_class(target, role, None)
     kwargs: dict[str, Any] = {}
     for arg in args:
         key, eq, value = arg.partition("=")

@@ -10,10 +10,15 @@ with what the agent recorded for that cause; every difference is reported.
 Only the agent's own reactions are replaced: other agents' events come from the
 log as they were, so a changed handler shows where its decisions part from the
 recorded ones (and what it would have done next with the same inputs).
+
+A worker's ``@work`` handler is re-driven delivery by delivery (see
+``redrive_work``): each task it started runs again with the checkpoint, model
+replies and answers it had, and its reports are compared with the recorded ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,12 +28,13 @@ from callsheet.agents.agent import Agent
 from callsheet.agents.context import HandlerContext
 from callsheet.agents.reactions import describe, error_event
 from callsheet.agents.topology import TopologyViolation, check_emission
-from callsheet.events.catalog import ModelCalled
+from callsheet.events.catalog import ModelCalled, TaskAssigned, TaskHeartbeat
 from callsheet.events.codec import decode_trusted, encode, to_dict
 from callsheet.events.envelope import Event
 from callsheet.events.store import StoredEvent
 from callsheet.projections import PROJECTIONS
 from callsheet.replay.diff import diff_states
+from callsheet.replay.redrive_work import deliveries, redrive_delivery
 
 __all__ = ["Divergence", "RedriveReport", "redrive"]
 
@@ -49,6 +55,7 @@ class Divergence:
         recorded: The recorded event, as JSON data (None for ``extra``).
         redriven: The re-driven event, as JSON data (None for ``missing``).
         changes: For ``changed``: ``path: recorded -> re-driven`` lines.
+        delivery: For a ``@work`` handler, which delivery of the task (the cause).
     """
 
     cause_seq: int
@@ -58,6 +65,7 @@ class Divergence:
     recorded: dict[str, Any] | None
     redriven: dict[str, Any] | None
     changes: tuple[str, ...] = ()
+    delivery: int | None = None
 
 
 @dataclass
@@ -93,7 +101,7 @@ def _comparable(event: Event) -> dict[str, Any]:
     data = to_dict(decode_trusted(encode(event)))
     for name in _IGNORED:
         data.pop(name, None)
-    if data.get("type") == "agent.error":
+    if data.get("type") in ("agent.error", "task.failed"):
         # A traceback names files and lines: compare what failed, not how it printed.
         data["data"] = {k: v for k, v in data["data"].items() if k != "error"}
     return data
@@ -115,12 +123,15 @@ def _compare(
             a, b = _comparable(old), _comparable(new)
             if a != b:
                 lines = tuple(f"{c.path}: {c.old!r} -> {c.new!r}" for c in diff_states(a, b))
+                error = getattr(getattr(new, "data", None), "error", None)
+                if isinstance(error, str) and error:
+                    lines += (f"error now: {error.splitlines()[0]}",)
                 found.append(Divergence(*head, "changed", to_dict(old), to_dict(new), lines))
     return found
 
 
 async def redrive(agent: Agent, events: Sequence[StoredEvent]) -> RedriveReport:
-    """Re-drive ``agent``'s ``@on`` handlers over one goal's recorded ``events``.
+    """Re-drive ``agent``'s handlers (``@on``, and ``@work``) over one goal's recorded ``events``.
 
     Args:
         agent: A fresh instance, with the name it had when the events were
@@ -133,11 +144,25 @@ async def redrive(agent: Agent, events: Sequence[StoredEvent]) -> RedriveReport:
     goal = events[0].event.goal_id if events else ""
     report = RedriveReport(agent=agent.name, goal_id=goal)
     views: dict[str, Any] = {name: PROJECTIONS[name].initial() for name in agent.views}
-    mine = [s for s in events if s.event.producer == agent.name]
+    mine = [
+        s
+        for s in events
+        if s.event.producer == agent.name and not isinstance(s.event, TaskHeartbeat)
+    ]
+    work = agent.work_handler()
+    # Reports on tasks of the agent's role belong to its @work deliveries, compared there.
+    work_causes = {
+        s.event.id
+        for s in events
+        if work is not None
+        and isinstance(s.event, TaskAssigned)
+        and s.event.data.role == agent.role
+    }
     by_cause: dict[str, list[Event]] = defaultdict(list)
     for stored in mine:
-        if stored.event.causation_id is not None:
-            by_cause[stored.event.causation_id].append(stored.event)
+        cause = stored.event.causation_id
+        if cause is not None and cause not in work_causes:
+            by_cause[cause].append(stored.event)
     report.recorded = len(mine)
 
     def fold(event: Event) -> None:
@@ -177,4 +202,15 @@ async def redrive(agent: Agent, events: Sequence[StoredEvent]) -> RedriveReport:
             fold(made)
         report.emitted += len(emitted)
         report.divergences.extend(_compare(stored, recorded, emitted))
+    if work is not None:
+        for delivery in deliveries(agent, events):
+            redriven = await redrive_delivery(agent, work.name, delivery, events)
+            report.handled += 1
+            report.emitted += len(redriven)
+            recorded_events = [s.event for s in delivery.recorded]
+            report.divergences.extend(
+                dataclasses.replace(d, delivery=delivery.number)
+                for d in _compare(delivery.assignment, recorded_events, redriven)
+            )
+        report.divergences.sort(key=lambda d: d.cause_seq)
     return report

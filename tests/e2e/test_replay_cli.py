@@ -194,3 +194,29 @@ def test_tampered_export_is_refused(
     assert needle in out.stderr
     assert "nothing imported" in out.stderr
     assert cli(other_env, "events").stdout == ""
+
+
+def test_redrive_of_the_workers(env: dict[str, str]) -> None:
+    started = [e["event"] for e in events(env) if e["event"]["type"] == "task.started"]
+    workers = sorted({e["data"]["worker"] for e in started})
+    resumed = next(e["data"]["worker"] for e in started if e["data"]["attempt"] == 2)
+    for worker in workers:  # the killed one too: re-driven up to where it stopped
+        out = cli(
+            env,
+            *("redrive", "callsheet.crew:SpecialistWorker", "--goal", GOAL),
+            *("--role", worker.rsplit("-", 1)[0], "--name", worker),
+            *("--arg", "step_seconds=0.1"),
+        )
+        assert out.returncode == 0, (worker, out.stdout, out.stderr)
+        assert "identical to the log" in out.stdout
+    # A worker changed on purpose (it ignores checkpoints) parts at the resumed delivery.
+    out = cli(
+        env,
+        *("redrive", "examples.redrive.changed_worker:ForgetfulWorker", "--goal", GOAL),
+        *("--role", resumed.rsplit("-", 1)[0], "--name", resumed),
+        *("--arg", "step_seconds=0.1"),
+    )
+    assert out.returncode == 3, out.stderr
+    assert "delivery 2): changed" in out.stdout
+    assert "type: 'task.checkpoint' -> 'task.failed'" in out.stdout
+    assert "error now: LookupError: no recorded work call" in out.stdout

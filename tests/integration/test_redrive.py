@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from callsheet.agents import AgentRuntime
-from callsheet.crew import Controller, Supervisor, build_crew
-from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.agents import AgentRuntime, WorkContext, work
+from callsheet.crew import Controller, Supervisor, build_crew, worker_class
+from callsheet.events.catalog import (
+    GoalSubmitted,
+    GoalSubmittedData,
+    TaskAssigned,
+    TaskResultData,
+    TaskStarted,
+)
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.models import ModelReply, ModelRequest
 from callsheet.replay.redrive import redrive
@@ -108,3 +114,50 @@ async def test_a_question_the_log_never_saw_is_an_error_of_the_redrive(
     first = report.divergences[0]
     assert first.redriven is not None and first.redriven["type"] == "agent.error"
     assert "no recorded plan call" in first.redriven["data"]["error"]
+
+
+async def test_unchanged_workers_redrive_identically_without_calling_the_model(
+    recorded: list[StoredEvent],
+) -> None:
+    started = [s.event for s in recorded if isinstance(s.event, TaskStarted)]
+    workers = {(e.data.worker, e.task_id) for e in started}
+    assert workers
+    for name in sorted({w for w, _ in workers}):
+        role = next(
+            s.event.data.role
+            for s in recorded
+            if isinstance(s.event, TaskAssigned)
+            and any(w == name and t == s.event.task_id for w, t in workers)
+        )
+        worker = worker_class(role, lease_seconds=2, step_seconds=0.02)(name, model=NoModel())
+        report = await redrive(worker, recorded)
+        assert report.identical, (name, report.divergences)
+        # Each delivery: started, the model call, checkpoints and progress, artifact, result.
+        assert report.handled == sum(1 for e in started if e.data.worker == name)
+        assert report.emitted == report.recorded >= 6 * report.handled
+
+
+async def test_a_worker_that_reports_differently_is_caught_in_its_delivery(
+    recorded: list[StoredEvent],
+) -> None:
+    first = next(s.event for s in recorded if isinstance(s.event, TaskStarted))
+    role = next(
+        s.event.data.role
+        for s in recorded
+        if isinstance(s.event, TaskAssigned) and s.event.id == first.causation_id
+    )
+
+    class Louder(worker_class(role, lease_seconds=2, step_seconds=0.02)):  # type: ignore[misc]
+        @work()
+        async def perform(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
+            await ctx.progress(1.0, "starting")
+            result: TaskResultData = await super().perform(event, ctx)
+            return result
+
+    report = await redrive(Louder(first.data.worker, model=NoModel()), recorded)
+    assert not report.identical
+    divergence = report.divergences[0]
+    assert divergence.cause_id == first.causation_id and divergence.delivery == 1
+    assert divergence.kind == "changed"
+    # Live, the first report after task.started was the model call; now it is the progress.
+    assert "type: 'model.called' -> 'task.progress'" in divergence.changes

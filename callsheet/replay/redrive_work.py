@@ -1,0 +1,268 @@
+"""Re-drive of ``@work`` handlers: each recorded delivery of a task, run again from the log.
+
+A delivery is found by the ``task.started`` the worker recorded for it. The
+handler runs again on the same assignment, with what the live run had:
+
+- the checkpoint it resumed from (the one the assignment names, or the last one
+  made under it before the delivery started, as the runtime chooses);
+- model calls answered from the ``model.called`` events of that delivery;
+- reads of the log (``ctx.store.read``) seeing the goal's events as they were
+  when the delivery started; ``ctx.wait_for`` and ``ctx.ask`` answered by the
+  first matching event the log holds after the assignment;
+- ``ctx.sleep`` returning at once.
+
+What it reports (``ctx.send``, ``ctx.progress``, checkpoints, artifacts, the
+result, or the ``task.failed`` of an exception) is compared with what the
+delivery recorded, heartbeats aside (they follow the clock). A delivery that
+ended without a result or failure (its worker was killed, or it lost its lease)
+is re-driven up to the point where the recorded one stopped.
+
+Not re-driven: deliveries refused before starting (too many deliveries, deadline
+passed) and the deadline itself (a handler the deadline cut short re-drives to
+its end and shows as a divergence).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from callsheet.agents.agent import Agent
+from callsheet.agents.context import WorkContext
+from callsheet.agents.dispatch import delivery_event, handler_failure, result_data
+from callsheet.events.catalog import (
+    ModelCalled,
+    TaskAssigned,
+    TaskCheckpoint,
+    TaskFailed,
+    TaskHeartbeat,
+    TaskResult,
+    TaskStarted,
+    TaskStartedData,
+)
+from callsheet.events.envelope import Event
+from callsheet.events.store import EventStore, StoredEvent
+
+__all__ = ["Delivery", "WorkRedrive", "deliveries", "redrive_delivery"]
+
+E = TypeVar("E", bound=Event)
+_SAME: Any = object()
+
+
+class Delivery:
+    """One recorded delivery of a task to the worker.
+
+    Attributes:
+        assignment: The ``task.assigned`` it delivered.
+        started: The worker's ``task.started`` for it.
+        recorded: What the worker recorded for it, in log order, heartbeats aside.
+        finished: Whether it ended with a ``task.result`` or ``task.failed``.
+    """
+
+    def __init__(
+        self, assignment: StoredEvent, started: StoredEvent, recorded: list[StoredEvent]
+    ) -> None:
+        self.assignment = assignment
+        self.started = started
+        self.recorded = recorded
+        self.finished = any(isinstance(s.event, TaskResult | TaskFailed) for s in recorded)
+
+    @property
+    def number(self) -> int:
+        """Which delivery of the assignment it was (1, 2, ...)."""
+        event = self.started.event
+        assert isinstance(event, TaskStarted)
+        return event.data.attempt
+
+
+def deliveries(agent: Agent, events: Sequence[StoredEvent]) -> list[Delivery]:
+    """The deliveries ``agent`` started in a goal's ``events``, in log order."""
+    by_id = {s.event.id: s for s in events}
+    found: list[Delivery] = []
+    for index, stored in enumerate(events):
+        event = stored.event
+        if not (isinstance(event, TaskStarted) and event.producer == agent.name):
+            continue
+        assignment = by_id.get(event.causation_id or "")
+        if assignment is None or not isinstance(assignment.event, TaskAssigned):
+            continue
+        recorded = [stored]
+        for later in events[index + 1 :]:
+            other = later.event
+            if other.producer != agent.name or other.causation_id != assignment.event.id:
+                continue
+            if isinstance(other, TaskStarted):
+                break  # the next delivery of the same assignment to this worker
+            if not isinstance(other, TaskHeartbeat):
+                recorded.append(later)
+        found.append(Delivery(assignment, stored, recorded))
+    return found
+
+
+def _resumed_from(delivery: Delivery, events: Sequence[StoredEvent]) -> StoredEvent | None:
+    """The checkpoint the runtime gave this delivery (see ``TaskRun._history``)."""
+    assigned = delivery.assignment.event
+    assert isinstance(assigned, TaskAssigned)
+    wanted = assigned.data.resume_from
+    if delivery.number == 1 and wanted is None:
+        return None
+    named = latest = None
+    for stored in events:
+        if stored.seq >= delivery.started.seq:
+            break
+        event = stored.event
+        if isinstance(event, TaskCheckpoint) and event.task_id == assigned.task_id:
+            if event.data.checkpoint_id == wanted:
+                named = stored
+            if stored.seq > delivery.assignment.seq:
+                latest = stored
+    return latest or named
+
+
+def _matches(event_type: str, types: Sequence[str] | None) -> bool:
+    return not types or any(fnmatch.fnmatchcase(event_type, t) for t in types)
+
+
+class _RecordedLog(EventStore):
+    """The goal's recorded events, read as the live handler read the log."""
+
+    def __init__(self, events: Sequence[StoredEvent], horizon: int) -> None:  # no connection
+        self._events = events
+        self._horizon = horizon
+
+    async def read(
+        self,
+        *,
+        goal_id: str | None = None,
+        task_id: str | None = None,
+        types: Sequence[str] | None = None,
+        from_seq: int | None = None,
+        until_seq: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> AsyncGenerator[StoredEvent, None]:
+        """Yield the recorded events that the same read made live could have seen."""
+        for stored in self._events:
+            event = stored.event
+            if stored.seq >= self._horizon or (until_seq is not None and stored.seq > until_seq):
+                return
+            if (
+                (from_seq is None or stored.seq >= from_seq)
+                and (goal_id is None or event.goal_id == goal_id)
+                and (task_id is None or event.task_id == task_id)
+                and _matches(event.event_type, types)
+                and (since is None or stored.stored_at >= since)
+                and (until is None or stored.stored_at <= until)
+            ):
+                yield stored
+
+
+class _Stop(Exception):
+    """The re-driven delivery reached the point where the recorded one stopped."""
+
+
+class WorkRedrive(WorkContext):
+    """A ``WorkContext`` whose reports are collected, and whose waits read the log."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        handler: str,
+        delivery: Delivery,
+        events: Sequence[StoredEvent],
+        sink: Callable[[Event], Awaitable[int]],
+    ) -> None:
+        checkpoint = _resumed_from(delivery, events)
+        cp = checkpoint.event if checkpoint is not None else None
+        super().__init__(
+            agent,
+            handler,
+            delivery.assignment,
+            delivery=delivery.number,
+            sink=sink,
+            store=_RecordedLog(events, delivery.started.seq),
+            checkpoint=cp.data.state if isinstance(cp, TaskCheckpoint) else None,
+            checkpoint_id=cp.data.checkpoint_id if isinstance(cp, TaskCheckpoint) else None,
+        )
+        self._log = events
+        self.recorded = {
+            s.event.data.request_digest: s.event
+            for s in delivery.recorded
+            if isinstance(s.event, ModelCalled)
+        }
+
+    async def sleep(self, seconds: float) -> None:
+        """Return at once: the log already holds what came after."""
+
+    async def wait_for(
+        self,
+        *types: type[E],
+        where: Callable[[E], bool] | None = None,
+        task_id: str | None = _SAME,
+        timeout: float | None = None,
+    ) -> E:
+        """Return the first matching event the log holds after the assignment.
+
+        Raises:
+            TimeoutError: The log has none (the live wait timed out, or never ended).
+        """
+        task = self.task_id if task_id is _SAME else task_id
+        for stored in self._log:
+            event = stored.event
+            if (
+                stored.seq > self.seq
+                and isinstance(event, types)
+                and (task is None or event.task_id == task)
+                and (where is None or where(event))
+            ):
+                return event
+        raise TimeoutError("the log holds no event this wait would have returned")
+
+
+async def redrive_delivery(
+    agent: Agent, handler: str, delivery: Delivery, events: Sequence[StoredEvent]
+) -> list[Event]:
+    """Run ``agent``'s ``@work`` handler again for one recorded delivery; return what it reported.
+
+    The list starts with the runtime's ``task.started`` and ends with the result or
+    the failure, as the live runtime records them (heartbeats aside); for a
+    delivery that was cut short, it stops where the recorded one stopped.
+    """
+    assigned = delivery.assignment.event
+    assert isinstance(assigned, TaskAssigned)
+    limit = None if delivery.finished else len(delivery.recorded)
+    made: list[Event] = []
+    ids: set[str] = set()
+
+    async def sink(event: Event) -> int:
+        if isinstance(event, TaskHeartbeat) or event.id in ids:
+            return 0
+        if limit is not None and len(made) >= limit:
+            raise _Stop
+        made.append(event)
+        ids.add(event.id)
+        return 0
+
+    started = TaskStartedData(worker=agent.name, attempt=delivery.number)
+    await sink(delivery_event(agent, assigned, delivery.number, TaskStarted, started, "started"))
+    ctx = WorkRedrive(agent, handler, delivery, events, sink)
+    try:
+        try:
+            output = await getattr(agent, handler)(assigned, ctx)
+            for event in list(ctx.emitted):  # queued with ``ctx.emit``: appended at the end
+                await sink(event)
+        except _Stop:
+            raise
+        except Exception as exc:
+            failure = handler_failure(agent, delivery.number, exc)
+            await sink(
+                delivery_event(agent, assigned, delivery.number, TaskFailed, failure, "failed")
+            )
+            return made
+        if not any(isinstance(e, TaskResult) for e in ctx.emitted):
+            await ctx.send(TaskResult, result_data(agent, output))
+    except _Stop:
+        pass
+    return made
