@@ -213,12 +213,12 @@ def demo(
                         await asyncio.wait_for(w.process.wait(), 15)
                     except TimeoutError:
                         w.process.kill()
-        _summary(goal, state, lease)
+        _summary(goal, state, lease, step_seconds)
 
     run(main)
 
 
-def _summary(goal: str, state: _Run, lease: float) -> None:
+def _summary(goal: str, state: _Run, lease: float, step_seconds: float) -> None:
     board = state.board
     elapsed = time.perf_counter() - state.started
     click.echo("")
@@ -243,3 +243,9 @@ def _summary(goal: str, state: _Run, lease: float) -> None:
     click.echo(
         f"  callsheet redrive callsheet.crew:Supervisor --goal {goal} --arg lease_seconds={lease:g}"
     )
+    if state.resumed_by:
+        role = next((r for r, n in WORKERS if n == state.resumed_by), "backend")
+        click.echo(
+            f"  callsheet redrive callsheet.crew:SpecialistWorker --role {role} "
+            f"--name {state.resumed_by} --goal {goal} --arg step_seconds={step_seconds:g}"
+        )

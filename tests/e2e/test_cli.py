@@ -187,6 +187,16 @@ def test_demo_on_the_embedded_broker(project: dict[str, str], tmp_path: Path) ->
     # The second delivery resumed from the first worker's checkpoint.
     api_result = next(e for e in logged if e["type"] == "task.result" and e["task_id"] == "api")
     assert api_result["data"]["output"]["resumed_from"] is not None
+    # Every re-drive the summary points to runs, and finds the log as the crew left it.
+    redrives = [line.split()[1:] for line in lines if line.startswith("callsheet redrive")]
+    assert [args[1] for args in redrives] == [
+        "callsheet.crew:Supervisor",
+        "callsheet.crew:SpecialistWorker",
+    ]
+    for args in redrives:
+        out = cli(project, *args)
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+        assert "identical to the log" in out.stdout
     down = cli(project, "down")
     assert down.returncode == 0 and "stopped" in down.stdout
     assert cli(project, "status").returncode == 1
