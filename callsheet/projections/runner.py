@@ -6,12 +6,20 @@ consumer. The state always equals ``replay(projection, events)`` up to ``seq``,
 except for events set aside in the quarantine (see ``quarantine``): a fold that
 raises, or a message that is not an event, is recorded and skipped rather than
 stopping the view.
+
+Snapshots are taken every ``snapshot_every`` events, but never so often that
+saving them takes more than ``snapshot_share`` of the runner's time: after a
+snapshot that took ``t`` seconds, the next waits at least ``t / share - t``. A
+large state (a few MB for a million-event board) is then saved a few times
+during a long catch-up instead of once every thousand events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
@@ -34,6 +42,7 @@ class ProjectionRunner(Generic[S]):
         seq: The last stream sequence folded (or quarantined); 0 before any.
         started_from: The sequence of the snapshot the runner started from (0: none).
         events_read: Messages read from the log by this runner, corrupt ones included.
+        snapshots_saved: Snapshots this runner saved.
         quarantine: Events set aside.
         live: Set while ``run`` follows the log live, after its catch-up.
     """
@@ -45,8 +54,10 @@ class ProjectionRunner(Generic[S]):
         *,
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 1000,
+        snapshot_share: float = 0.05,
         goal_id: str | None = None,
         quarantine: Quarantine | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare a runner; nothing is read until ``catch_up`` or ``run``.
 
@@ -55,16 +66,28 @@ class ProjectionRunner(Generic[S]):
             projection: The projection to keep up to date.
             snapshots: Where to load and save snapshots; ``None`` for none.
             snapshot_every: Save a snapshot after this many events (and on stop).
+            snapshot_share: Most of the runner's time that saving snapshots may take
+                (0.05: 5 %); a slow snapshot delays the next one accordingly.
             goal_id: Fold only this goal's events; snapshots and quarantine are scoped to it.
             quarantine: Where to set bad events aside; by default the stream's
                 ``{stream}_QUARANTINE`` bucket.
+            clock: Seconds, monotonic (tests give their own).
+
+        Raises:
+            ValueError: ``snapshot_every`` below 1, or ``snapshot_share`` not in (0, 1].
         """
         if snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1")
+        if not 0 < snapshot_share <= 1:
+            raise ValueError("snapshot_share must be in (0, 1]")
         self._store = store
         self.projection = projection
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
+        self._snapshot_share = snapshot_share
+        self._clock = clock
+        self._next_snapshot_at = float("-inf")
+        self.snapshots_saved = 0
         self.goal_id = goal_id
         config = store.config
         self.quarantine = quarantine or Quarantine(
@@ -139,6 +162,7 @@ class ProjectionRunner(Generic[S]):
         """
         if self._snapshots is None or self.seq <= self._snapshot_seq:
             return False
+        began = self._clock()
         try:
             await self._snapshots.save(
                 self.projection.name,
@@ -154,11 +178,14 @@ class ProjectionRunner(Generic[S]):
             # Counted as taken even when refused, so a state that cannot be encoded is
             # not re-encoded after every event.
             self._since_snapshot = 0
+            took = self._clock() - began
+            self._next_snapshot_at = self._clock() + took * (1 / self._snapshot_share - 1)
         self._snapshot_seq = self.seq
+        self.snapshots_saved += 1
         return True
 
     async def _maybe_snapshot(self) -> None:
-        if self._since_snapshot >= self._snapshot_every:
+        if self._since_snapshot >= self._snapshot_every and self._clock() >= self._next_snapshot_at:
             await self.snapshot()
 
     # -- running --------------------------------------------------------------

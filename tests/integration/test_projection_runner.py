@@ -38,6 +38,7 @@ from callsheet.projections import PROJECTIONS, Projection, replay
 from callsheet.projections.quarantine import Quarantine
 from callsheet.projections.runner import ProjectionRunner
 from callsheet.projections.snapshots import (
+    Snapshot,
     SnapshotStore,
     decode_state,
     encode_state,
@@ -336,3 +337,74 @@ async def test_corrupt_messages_in_the_log_are_quarantined_not_fatal(
     assert await runner.retry_quarantined() == []  # still not events
     runner.stop()
     await asyncio.wait_for(task, 10)
+
+
+class _Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _TimedSnapshots(SnapshotStore):
+    """The real snapshot store, whose saves take ``cost`` seconds of a test clock."""
+
+    def __init__(self, nc: Client, stream: str, clock: _Clock, cost: float) -> None:
+        super().__init__(nc, stream)
+        self.clock = clock
+        self.cost = cost
+
+    async def save(
+        self, name: str, version: int, seq: int, state: object, *, scope: str | None = None
+    ) -> Snapshot:
+        saved = await super().save(name, version, seq, state, scope=scope)
+        self.clock.now += self.cost
+        return saved
+
+
+async def test_snapshots_are_taken_every_n_events_while_they_are_cheap(
+    nc: Client, store: EventStore, snapshots: SnapshotStore
+) -> None:
+    events = await store.append_many(_work(GOAL, "a") + _renumbered(_work(GOAL, "b"), 0))
+    clock = _Clock()
+    timed = _TimedSnapshots(nc, store.config.stream, clock, cost=0.0)
+    runner = ProjectionRunner(
+        store, PROJECTIONS["board"], snapshots=timed, snapshot_every=2, clock=clock
+    )
+    await runner.catch_up()
+    assert runner.snapshots_saved == len(events) // 2
+
+
+async def test_a_slow_snapshot_delays_the_next_one(
+    nc: Client, store: EventStore, snapshots: SnapshotStore
+) -> None:
+    first = await store.append_many(_work(GOAL, "a"))
+    clock = _Clock()
+    # Each save takes 1 s: at a 5 % share, the next may come 19 s later.
+    timed = _TimedSnapshots(nc, store.config.stream, clock, cost=1.0)
+    board = PROJECTIONS["board"]
+    runner = ProjectionRunner(store, board, snapshots=timed, snapshot_every=2, clock=clock)
+    await runner.catch_up()
+    assert len(first) >= 6 and runner.snapshots_saved == 1
+    await store.append_many(_renumbered(_work(GOAL, "b"), 0))
+    clock.now += 18.5
+    await runner.catch_up()
+    assert runner.snapshots_saved == 1  # still within the 19 s
+    clock.now += 1.0
+    more = await store.append_many(_renumbered(_work(GOAL, "c"), 100))
+    await runner.catch_up()
+    assert runner.snapshots_saved == 2
+    # What was saved is a valid snapshot: a cold start reads only what came after it.
+    cold = ProjectionRunner(store, board, snapshots=timed)
+    state = await cold.catch_up()
+    assert 0 < cold.started_from < more[-1].seq
+    assert state == runner.state == replay(board, [s async for s in store.read()])
+    # ``snapshot()`` itself (as on stop) is never held back, only skipped with nothing new.
+    assert await runner.snapshot()
+    assert runner.snapshots_saved == 3
+    assert await runner.snapshot() is False
+    with pytest.raises(ValueError, match="snapshot_share"):
+        ProjectionRunner(store, board, snapshot_share=0)
