@@ -20,10 +20,12 @@ from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.events.subjects import stream_filter
 from callsheet.projections import PROJECTIONS
+from callsheet.projections._common import cycles_paused
 
 __all__ = ["ObserverLoop"]
 
 log = logging.getLogger("callsheet.agents")
+_REBUILD_CHUNK = 1000
 
 
 class ObserverLoop:
@@ -83,10 +85,30 @@ class ObserverLoop:
             self._js, config.stream, self.agent.durable_name(), self._filters()
         )
         if self.folds and floor:
-            async for stored in self.store.read(until_seq=floor):
-                self._fold(stored)
+            await self._rebuild(floor)
         self.position = floor
         return consumer
+
+    async def _rebuild(self, floor: int) -> None:
+        """Fold the log up to ``floor`` into the views (in bulk) and the agent's memory."""
+        bulks = {name: PROJECTIONS[name].start(state) for name, state in self.views.items()}
+        observe = self.agent.observe if type(self.agent).observe is not Agent.observe else None
+        batch: list[Event] = []
+        with cycles_paused():  # folds make no reference cycles (see projections.replay_log)
+            async for stored in self.store.read(until_seq=floor):
+                if stored.seq in self._ahead:
+                    self._ahead.discard(stored.seq)
+                    continue
+                batch.append(stored.event)
+                if observe is not None:
+                    observe(stored.event)
+                if len(batch) >= _REBUILD_CHUNK:
+                    for bulk in bulks.values():
+                        bulk.feed(batch)
+                    batch.clear()
+            for bulk in bulks.values():
+                bulk.feed(batch)
+        self.views = {name: bulk.result() for name, bulk in bulks.items()}
 
     async def run(self) -> None:
         """Handle events until the runtime stops."""
