@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from callsheet.events.catalog import TaskFailedData
 from callsheet.projections.board import Board, TaskCard
 
-__all__ = ["Escalate", "FailurePolicy", "Reassign", "Retry", "all_done", "decide", "ready"]
+__all__ = [
+    "Escalate",
+    "FailurePolicy",
+    "Reassign",
+    "Retry",
+    "all_done",
+    "decide",
+    "ready",
+    "schedule",
+    "waiting",
+]
 
 
 def ready(board: Board, replaced: Mapping[str, Sequence[str]] | None = None) -> list[TaskCard]:
@@ -28,6 +39,40 @@ def ready(board: Board, replaced: Mapping[str, Sequence[str]] | None = None) -> 
         if card.status == "planned" and all(_met(board, d, swaps) for d in card.depends_on)
     ]
     return sorted(found, key=lambda c: (c.priority, order[c.task_id]))
+
+
+def waiting(boards: Iterable[Board]) -> Counter[str]:
+    """Tasks assigned but not started yet, per role: what waits in each role's queue."""
+    return Counter(c.role for b in boards for c in b.tasks.values() if c.status == "assigned")
+
+
+def schedule(
+    candidates: Sequence[tuple[str, TaskCard]],
+    queued: Mapping[str, int],
+    max_queued: int | None,
+) -> list[tuple[str, TaskCard]]:
+    """Which ready tasks to assign now, most urgent first.
+
+    A role's queue delivers in order, so priority is decided here: at most
+    ``max_queued`` tasks of a role wait for a worker at a time, and when one is
+    taken the most urgent ready task (of any goal) goes next.
+
+    Args:
+        candidates: Ready ``(goal, task)`` pairs in arrival order (goals in the
+            order they were accepted, tasks in plan order): the tie-break.
+        queued: Tasks of each role waiting already.
+        max_queued: Most tasks of a role waiting at once; None for no limit.
+    """
+    rank = sorted(range(len(candidates)), key=lambda i: (candidates[i][1].priority, i))
+    counts = Counter(queued)
+    chosen = []
+    for i in rank:
+        goal, card = candidates[i]
+        if max_queued is not None and counts[card.role] >= max_queued:
+            continue
+        counts[card.role] += 1
+        chosen.append((goal, card))
+    return chosen
 
 
 def _met(board: Board, task_id: str, replaced: Mapping[str, Sequence[str]]) -> bool:

@@ -9,6 +9,7 @@ assigns a task twice.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +17,17 @@ import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
-from callsheet.crew.policy import Escalate, FailurePolicy, Reassign, Retry, all_done, decide, ready
+from callsheet.crew.policy import (
+    Escalate,
+    FailurePolicy,
+    Reassign,
+    Retry,
+    all_done,
+    decide,
+    ready,
+    schedule,
+    waiting,
+)
 from callsheet.events.catalog import (
     BudgetExceeded,
     BudgetExceededData,
@@ -53,10 +64,12 @@ from callsheet.events.catalog import (
     TaskReassigned,
     TaskReassignedData,
     TaskResult,
+    TaskStarted,
     UsageRecorded,
 )
 from callsheet.events.envelope import Event
 from callsheet.models import Model, ModelRequest, default_model
+from callsheet.projections._common import GoalMap
 from callsheet.projections.board import TERMINAL, Board, TaskCard
 
 __all__ = ["PLAN_SCHEMA", "Supervisor"]
@@ -113,6 +126,7 @@ class Supervisor(Agent):
         review: bool = False,
         reviewer_role: str = "reviewer",
         lease_seconds: float = 30.0,
+        max_queued: int | None = 4,
     ) -> None:
         """Create it.
 
@@ -124,7 +138,17 @@ class Supervisor(Agent):
             review: Whether every result is reviewed before it counts as done.
             reviewer_role: Role asked for reviews.
             lease_seconds: Lease stated in assignments (the workers' ack wait should match).
+            max_queued: Most of its tasks waiting in a role's queue at once (assigned,
+                not started); the rest wait in the plan and the most urgent ready
+                task, of any of its goals, is assigned as soon as one is taken.
+                This is how priority holds across the queue (which delivers in
+                order). None: every ready task is assigned at once.
+
+        Raises:
+            ValueError: ``max_queued`` below 1.
         """
+        if max_queued is not None and max_queued < 1:
+            raise ValueError("max_queued must be at least 1 (or None for no limit)")
         super().__init__(name)
         self.roles = roles
         self.model = model or default_model()
@@ -132,6 +156,8 @@ class Supervisor(Agent):
         self.review = review
         self.reviewer_role = reviewer_role
         self.task_lease = lease_seconds
+        self.max_queued = max_queued
+        self.accepted: dict[str, int] = {}
         self.supervised: set[str] = set()
         self.finished: set[str] = set()
         self.requests: dict[str, GoalSubmittedData] = {}
@@ -155,6 +181,7 @@ class Supervisor(Agent):
             self.early_changes.setdefault(goal, []).append(event.data.change)
         elif isinstance(event, GoalAccepted) and event.data.supervisor == self.durable_name():
             self.supervised.add(goal)
+            self.accepted.setdefault(goal, len(self.accepted))
         elif isinstance(event, GoalCompleted | GoalCancelled):
             self.finished.add(goal)
         elif isinstance(event, TaskPlanned) and event.producer == self.name:
@@ -188,16 +215,44 @@ class Supervisor(Agent):
         """Whether the event is about a task this supervisor planned (not a sub-supervisor's)."""
         return self._mine(event) and event.task_id in self.planned.get(event.goal_id, ())
 
-    def _own_board(self, ctx: HandlerContext) -> Board:
-        """The goal's board with only the tasks this supervisor planned."""
-        board = ctx.board
-        own = self.planned.get(ctx.event.goal_id, set())
+    def _own_board(self, ctx: HandlerContext, goal: str | None = None) -> Board:
+        """A goal's board (the event's by default) with only the tasks this supervisor planned."""
+        goal = ctx.event.goal_id if goal is None else goal
+        boards: GoalMap[Board] = ctx.view("board")
+        board = boards.goals.get(goal) or Board(goal_id=goal)
+        own = self.planned.get(goal, set())
         return replace(board, tasks={k: v for k, v in board.tasks.items() if k in own})
+
+    def _dispatch(self, ctx: HandlerContext, new: Sequence[tuple[str, TaskCard]] = ()) -> None:
+        """Assign ready tasks of all its open goals, most urgent first, within ``max_queued``.
+
+        Args:
+            ctx: The handler's context.
+            new: Tasks planned by this handler that can start (not on the board yet).
+        """
+        goals = sorted(self.supervised - self.finished, key=lambda g: self.accepted.get(g, 0))
+        boards = {goal: self._own_board(ctx, goal) for goal in goals}
+        fresh = {(goal, card.task_id) for goal, card in new}
+        candidates = [
+            (goal, card)
+            for goal, board in boards.items()
+            for card in ready(board, self.replaced.get(goal))
+            if (goal, card.task_id) not in fresh
+        ]
+        queued = waiting(boards.values())
+        for goal, card in schedule([*candidates, *new], queued, self.max_queued):
+            self._assign(ctx, card, goal_id=goal)
 
     # -- helpers ------------------------------------------------------------------
 
     def _assign(
-        self, ctx: HandlerContext, card: TaskCard, *, attempt: int = 1, **extra: Any
+        self,
+        ctx: HandlerContext,
+        card: TaskCard,
+        *,
+        attempt: int = 1,
+        goal_id: str | None = None,
+        **extra: Any,
     ) -> None:
         if attempt > 1 and card.last_checkpoint_id is not None:
             extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
@@ -213,6 +268,7 @@ class Supervisor(Agent):
                 **extra,
             ),
             task_id=card.task_id,
+            goal_id=goal_id,
         )
 
     def _advance(self, ctx: HandlerContext) -> None:
@@ -234,8 +290,7 @@ class Supervisor(Agent):
                 task_id=None,
             )
             return
-        for card in ready(board, self.replaced.get(ctx.event.goal_id)):
-            self._assign(ctx, card)
+        self._dispatch(ctx)
 
     def _tasks_from(self, output: Any) -> _Plan:
         return msgspec.convert(output, _Plan)
@@ -295,15 +350,19 @@ class Supervisor(Agent):
                 ),
                 task_id=t.task_id,
             )
+        goal = ctx.event.goal_id
         startable = [
-            t
+            (goal, TaskCard(task_id=t.task_id, title=t.title, role=t.role, priority=t.priority))
             for t in tasks
             if all((d in known and known[d].status == "done") for d in t.depends_on)
         ]
-        for t in sorted(startable, key=lambda t: t.priority):
-            self._assign(
-                ctx, TaskCard(task_id=t.task_id, title=t.title, role=t.role, priority=t.priority)
-            )
+        self._dispatch(ctx, startable)
+
+    @on(where=lambda e: e.task_id is not None)
+    async def taken(self, event: TaskStarted, ctx: HandlerContext) -> None:
+        """A worker took one of its tasks: a place in that role's queue is free."""
+        if self.max_queued is not None and self._own(event):
+            self._dispatch(ctx)
 
     @on(where=lambda e: e.task_id is not None)
     async def result(self, event: TaskResult, ctx: HandlerContext) -> None:

@@ -306,3 +306,94 @@ async def test_a_goal_over_budget_is_stopped_and_its_workers_fenced_out(store: E
         return all(later[i].event_type == "task.cancelled" or i < end for i in per_task.values())
 
     await assert_eventually(quiet, timeout=10, message="workers kept reporting")
+
+
+class ByTitle:
+    """The offline model, with a fixed plan per goal title."""
+
+    provider = "offline"
+    name = "scripted"
+
+    def __init__(self, plans: dict[str, list[dict[str, Any]]]) -> None:
+        self.plans = plans
+        self.offline = OfflineModel()
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        if request.task == "plan":
+            tasks = self.plans[str(request.inputs["title"])]
+            return ModelReply(output={"tasks": tasks, "rationale": "scripted"})
+        return await self.offline.complete(request)
+
+
+class Gated(Agent):
+    """One task at a time; the task ``hold`` waits until the test opens the gate."""
+
+    kind = "worker"
+    role = "alpha"
+    lease_seconds = 5.0
+    max_in_flight = 1
+
+    def __init__(self, name: str, hold: str) -> None:
+        super().__init__(name)
+        self.hold = hold
+        self.gate = asyncio.Event()
+
+    @work()
+    async def do(self, event: TaskAssigned, ctx: WorkContext) -> dict[str, Any]:
+        if event.task_id == self.hold:
+            await self.gate.wait()
+        return {"by": self.name}
+
+
+async def test_a_more_urgent_task_of_another_goal_overtakes_the_queue(store: EventStore) -> None:
+    def alpha(task: str, priority: int) -> dict[str, Any]:
+        return {"task_id": task, "title": task, "role": "alpha", "priority": priority}
+
+    model = ByTitle(
+        {
+            "routine": [alpha("a1", 5), alpha("a2", 5), alpha("a3", 5)],
+            "urgent": [alpha("b1", 0)],
+        }
+    )
+    worker = Gated("alpha-w", hold="a1")
+    crew = [
+        Controller("controller"),
+        Supervisor("supervisor", roles=("alpha",), model=model, lease_seconds=5, max_queued=1),
+        worker,
+    ]
+
+    async def log(kind: str) -> list[Event]:
+        return [s.event async for s in store.read(types=[kind])]
+
+    async def submit(goal: str, title: str) -> None:
+        await store.append(
+            GoalSubmitted.new(data=GoalSubmittedData(title=title), goal_id=goal, producer="test")
+        )
+
+    async def assigned() -> list[str | None]:
+        return [e.task_id for e in await log("task.assigned")]
+
+    async with AgentRuntime(store, crew):
+        await submit("g-routine", "routine")
+
+        async def queue_full() -> bool:
+            return await assigned() == ["a1", "a2"]
+
+        # a1 runs (held); a2 waits in the queue, the one place the limit allows.
+        await assert_eventually(queue_full, timeout=20, message="a1 and a2 not assigned")
+        await submit("g-urgent", "urgent")
+
+        async def planned() -> bool:
+            return any(e.goal_id == "g-urgent" for e in await log("task.planned"))
+
+        await assert_eventually(planned, timeout=20, message="the urgent goal not planned")
+        assert await assigned() == ["a1", "a2"]  # b1 is ready, but the queue is full
+        worker.gate.set()
+
+        async def both_done() -> bool:
+            return len(await log("goal.completed")) == 2
+
+        await assert_eventually(both_done, timeout=30, message="the goals did not complete")
+    # When a2 was taken, the most urgent ready task went next: b1, before a3.
+    assert [e.task_id for e in await log("task.started")] == ["a1", "a2", "b1", "a3"]
+    assert [e.task_id for e in await log("task.assigned")] == ["a1", "a2", "b1", "a3"]

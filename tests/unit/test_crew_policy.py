@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from callsheet.crew.controller import problems
-from callsheet.crew.policy import Escalate, FailurePolicy, Reassign, Retry, all_done, decide, ready
+from callsheet.crew.policy import (
+    Escalate,
+    FailurePolicy,
+    Reassign,
+    Retry,
+    all_done,
+    decide,
+    ready,
+    schedule,
+    waiting,
+)
 from callsheet.events.catalog import Budget, GoalSubmittedData, TaskFailedData
 from callsheet.projections.board import Board, TaskCard
 
@@ -42,6 +52,36 @@ def test_a_dependency_replaced_by_a_replan_is_met_when_its_replacements_are_done
     )
     assert [c.task_id for c in ready(b2, {"x": ["x-a", "x-b"]})] == ["y"]
     assert ready(b2) == []  # without knowing the replacements, a cancelled dependency is not met
+
+
+def test_waiting_counts_assigned_tasks_per_role() -> None:
+    one = board(
+        TaskCard("a", role="x", status="assigned"),
+        TaskCard("b", role="x", status="running"),
+        TaskCard("c", role="y", status="assigned"),
+    )
+    other = Board(goal_id="h", tasks={"d": TaskCard("d", role="x", status="assigned")})
+    assert waiting([one, other]) == {"x": 2, "y": 1}
+
+
+def test_schedule_takes_the_most_urgent_of_any_goal_within_the_queue_limit() -> None:
+    candidates = [
+        ("g1", TaskCard("a1", role="x", priority=5)),
+        ("g1", TaskCard("a2", role="x", priority=5)),
+        ("g1", TaskCard("y1", role="y", priority=9)),
+        ("g2", TaskCard("b1", role="x", priority=0)),
+    ]
+    picked = [(g, c.task_id) for g, c in schedule(candidates, {"x": 1}, 2)]
+    # One x task waits already: one more x, the most urgent (g2's); y has room.
+    assert picked == [("g2", "b1"), ("g1", "y1")]
+    # Ties go to arrival order; no limit assigns everything, most urgent first.
+    assert [c.task_id for _, c in schedule(candidates, {"x": 5}, None)] == [
+        "b1",
+        "a1",
+        "a2",
+        "y1",
+    ]
+    assert schedule(candidates, {"x": 2, "y": 2}, 2) == []
 
 
 def test_all_done() -> None:
