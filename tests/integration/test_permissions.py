@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,9 +25,10 @@ from callsheet.events.catalog import (
 from callsheet.events.errors import StoreError
 from callsheet.events.store import EventStore
 from callsheet.events.stream import StoreConfig
+from examples.eventsourcing_app.helpdesk import Helpdesk
 from tests.support import assert_eventually
 
-ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service")
+ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service", "application")
 PERMISSIONS = Path(__file__).parents[2] / "infra" / "permissions.conf"
 STORE = StoreConfig(stream="SECURE_EVENTS")  # the permissions assume the root "cs"
 
@@ -161,3 +163,46 @@ async def test_a_worker_agent_runs_under_the_worker_user(
                 return "task.result" in kinds
 
             await assert_eventually(done, timeout=20, message="the worker did not finish")
+
+
+def _helpdesk_env(server: NatsServerProcess, role: str) -> dict[str, str]:
+    url = server.url.replace("nats://", f"nats://{role}:pw-{role}@")
+    return {
+        "PERSISTENCE_MODULE": "callsheet.esdb",
+        "NATS_URL": url,
+        "ESDB_STREAM": STORE.stream,
+        "ESDB_GOAL": "helpdesk",
+        "IS_SNAPSHOTTING_ENABLED": "yes",
+    }
+
+
+async def test_an_eventsourcing_application_records_and_reads_but_nothing_else(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    # Admin makes what the application may not: its snapshot stream and the blob bucket.
+    await asyncio.to_thread(lambda: Helpdesk(_helpdesk_env(server, "admin")).close())
+    await admin_store._blobs.put(b"make the bucket")
+
+    def run_app() -> tuple[str, int | None, list[str]]:
+        app = Helpdesk(_helpdesk_env(server, "application"))
+        try:
+            first, second = app.open_tickets("printer on fire", "x" * 2_000_000)  # 2 MB
+            app.close_ticket(first)
+            app.close_ticket(second)  # a snapshot (every 2 events)
+            with app.recorder.subscribe(gt=None) as subscription:
+                topics = [next(subscription).topic.rpartition(".")[2] for _ in range(4)]
+            return app.status(first), app.recorder.max_notification_id(), topics
+        finally:
+            app.close()
+
+    status, last, topics = await asyncio.to_thread(run_app)
+    assert status == "closed" and last is not None
+    assert topics == ["Opened", "Opened", "Closed", "Closed"]
+    async with connect(server, "application") as nc:
+        store = EventStore(nc, STORE)
+        await refused(store, assigned("t-app"))  # not an aggregate event: refused
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await nc.jetstream(timeout=1.0).delete_stream(STORE.stream)
+    types = [s.event.event_type async for s in admin_store.read(goal_id="helpdesk")]
+    assert types == ["aggregate.recorded"] * 4
+    assert "t-app" not in {s.event.task_id async for s in admin_store.read()}
