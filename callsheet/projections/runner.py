@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.projections import Projection
 from callsheet.projections.quarantine import Quarantine, QuarantinedEvent
-from callsheet.projections.snapshots import SnapshotError, SnapshotStore
+from callsheet.projections.snapshots import SnapshotError, SnapshotPacer, SnapshotStore
 
 __all__ = ["ProjectionRunner"]
 
@@ -76,17 +76,10 @@ class ProjectionRunner(Generic[S]):
         Raises:
             ValueError: ``snapshot_every`` below 1, or ``snapshot_share`` not in (0, 1].
         """
-        if snapshot_every < 1:
-            raise ValueError("snapshot_every must be at least 1")
-        if not 0 < snapshot_share <= 1:
-            raise ValueError("snapshot_share must be in (0, 1]")
         self._store = store
         self.projection = projection
         self._snapshots = snapshots
-        self._snapshot_every = snapshot_every
-        self._snapshot_share = snapshot_share
-        self._clock = clock
-        self._next_snapshot_at = float("-inf")
+        self._pacer = SnapshotPacer(snapshot_every, snapshot_share, clock)
         self.snapshots_saved = 0
         self.goal_id = goal_id
         config = store.config
@@ -99,7 +92,6 @@ class ProjectionRunner(Generic[S]):
         self.events_read = 0
         self._loaded = False
         self._snapshot_seq = 0
-        self._since_snapshot = 0
         self._stopping = False
         self._next: asyncio.Future[StoredEvent] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -133,7 +125,7 @@ class ProjectionRunner(Generic[S]):
 
     def _advance(self, seq: int) -> None:
         self.seq = max(self.seq, seq)
-        self._since_snapshot += 1
+        self._pacer.count()
         if self._waiters:
             ready = [(s, f) for s, f in self._waiters if s <= self.seq]
             self._waiters = [(s, f) for s, f in self._waiters if s > self.seq]
@@ -162,30 +154,26 @@ class ProjectionRunner(Generic[S]):
         """
         if self._snapshots is None or self.seq <= self._snapshot_seq:
             return False
-        began = self._clock()
         try:
-            await self._snapshots.save(
-                self.projection.name,
-                self.projection.version,
-                self.seq,
-                self.state,
-                scope=self.goal_id,
-            )
+            # Paced even when refused, so a state that cannot be encoded is not
+            # re-encoded after every event.
+            with self._pacer.saving():
+                await self._snapshots.save(
+                    self.projection.name,
+                    self.projection.version,
+                    self.seq,
+                    self.state,
+                    scope=self.goal_id,
+                )
         except SnapshotError as exc:
             _log.warning("no snapshot of %s at %d: %s", self.projection.name, self.seq, exc)
             return False
-        finally:
-            # Counted as taken even when refused, so a state that cannot be encoded is
-            # not re-encoded after every event.
-            self._since_snapshot = 0
-            took = self._clock() - began
-            self._next_snapshot_at = self._clock() + took * (1 / self._snapshot_share - 1)
         self._snapshot_seq = self.seq
         self.snapshots_saved += 1
         return True
 
     async def _maybe_snapshot(self) -> None:
-        if self._since_snapshot >= self._snapshot_every and self._clock() >= self._next_snapshot_at:
+        if self._pacer.due:
             await self.snapshot()
 
     # -- running --------------------------------------------------------------

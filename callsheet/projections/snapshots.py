@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import typing
 import zlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
@@ -53,6 +55,7 @@ __all__ = [
     "LazyBucket",
     "Snapshot",
     "SnapshotError",
+    "SnapshotPacer",
     "SnapshotStore",
     "decode_state",
     "encode_state",
@@ -221,6 +224,54 @@ def decode_state(data: bytes, tp: Any, codec: Codec = "msgpack") -> Any:
     return msgspec.msgpack.decode(data, type=tp)
 
 
+class SnapshotPacer:
+    """When to take the next snapshot: every ``every`` events, within a share of the time.
+
+    After a snapshot that took ``t`` seconds, the next waits at least
+    ``t / share - t`` seconds, so saving snapshots takes at most ``share`` of the
+    time: a large state is saved a few times during a long catch-up, not once
+    every ``every`` events.
+    """
+
+    def __init__(
+        self, every: int, share: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Pace snapshots.
+
+        Raises:
+            ValueError: ``every`` below 1, or ``share`` not in (0, 1].
+        """
+        if every < 1:
+            raise ValueError("snapshot_every must be at least 1")
+        if not 0 < share <= 1:
+            raise ValueError("snapshot_share must be in (0, 1]")
+        self.every = every
+        self.share = share
+        self.clock = clock
+        self.since = 0
+        self._next_at = float("-inf")
+
+    def count(self, events: int = 1) -> None:
+        """Count events folded since the last snapshot."""
+        self.since += events
+
+    @property
+    def due(self) -> bool:
+        """Whether a snapshot should be taken now."""
+        return self.since >= self.every and self.clock() >= self._next_at
+
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """Time a snapshot being saved (whether it succeeds or not) and pace the next."""
+        began = self.clock()
+        try:
+            yield
+        finally:
+            self.since = 0
+            took = self.clock() - began
+            self._next_at = self.clock() + took * (1 / self.share - 1)
+
+
 class SnapshotStore:
     """Projection snapshots in the KV bucket ``{stream}_SNAPSHOTS``."""
 
@@ -333,15 +384,27 @@ class SnapshotStore:
         projection's): the stale one is logged and kept in ``stale``, and the caller
         rebuilds from the start. A snapshot that no longer decodes is treated as stale.
         """
-        snapshot = await self.get(projection.name, scope=scope)
+        return await self.load_as(
+            projection.name, projection.version, state_type(projection), scope=scope
+        )
+
+    async def load_as(
+        self, name: str, version: int, tp: Any, *, scope: str | None = None
+    ) -> tuple[Any, int] | None:
+        """Return ``(state, seq)`` from the snapshot ``name``, decoded as ``tp``, or ``None``.
+
+        As ``load``, for any state saved with ``save`` (an agent's, for one): ``None``
+        when there is none, or it is of another ``version``, or it does not decode.
+        """
+        snapshot = await self.get(name, scope=scope)
         if snapshot is None:
             return None
-        if snapshot.version != projection.version:
+        if snapshot.version != version:
             _log.warning(
-                "snapshot of %s is version %d, the projection is version %d: rebuilding",
-                projection.name,
+                "snapshot of %s is version %d, the current one is %d: rebuilding",
+                name,
                 snapshot.version,
-                projection.version,
+                version,
             )
             self.stale.append(snapshot)
             return None
@@ -350,9 +413,9 @@ class SnapshotStore:
             if snapshot.compression == "zlib":
                 raw = zlib.decompress(raw)
             with cycles_paused():  # a large state is many objects and no cycles
-                state: S = decode_state(raw, state_type(projection), snapshot.codec)
+                state = decode_state(raw, tp, snapshot.codec)
         except (msgspec.DecodeError, zlib.error) as exc:
-            _log.warning("snapshot of %s does not decode (%s): rebuilding", projection.name, exc)
+            _log.warning("snapshot of %s does not decode (%s): rebuilding", name, exc)
             self.stale.append(snapshot)
             return None
         return state, snapshot.seq
