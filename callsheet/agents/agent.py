@@ -32,6 +32,10 @@ class Agent:
       up to date for it, folded from every event before its handlers run.
     - ``lease_seconds``: the work queue's ack wait (the lease); heartbeats extend it.
     - ``max_in_flight``: most tasks one instance of the agent works on at once.
+    - ``memory_version``: set it (and implement ``memory`` and ``restore``) when
+      the agent keeps memory with ``observe``, so that a restart starts from a
+      snapshot of its views and memory instead of folding the whole log; bump it
+      when the memory's meaning changes (older snapshots are then ignored).
 
     Handlers must be deterministic given the event, the views and the recorded
     results of model and tool calls: that is what makes re-driving them from the
@@ -44,6 +48,7 @@ class Agent:
     views: ClassVar[tuple[str, ...]] = ()
     lease_seconds: ClassVar[float] = 30.0
     max_in_flight: ClassVar[int] = 4
+    memory_version: ClassVar[int | None] = None
     handlers: ClassVar[dict[str, HandlerSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -85,6 +90,31 @@ class Agent:
         rebuilt after a restart; never for events before the agent's first
         position. Keep it deterministic and free of I/O: it is a fold.
         """
+
+    @property
+    def keeps_memory(self) -> bool:
+        """Whether the agent overrides ``observe`` (it keeps memory of its own)."""
+        return type(self).observe is not Agent.observe
+
+    @property
+    def snapshots(self) -> bool:
+        """Whether its views and memory can be saved and restored (see ``memory_version``)."""
+        return not self.keeps_memory or self.memory_version is not None
+
+    def memory(self) -> Any:
+        """Return the agent's memory, for a snapshot: msgspec-encodable (structs, dicts...).
+
+        Implement it with ``restore`` and ``memory_type`` when setting ``memory_version``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not save its memory")
+
+    def memory_type(self) -> Any:
+        """The type ``memory`` returns, to decode a snapshot's memory with."""
+        raise NotImplementedError(f"{type(self).__name__} does not save its memory")
+
+    def restore(self, memory: Any) -> None:
+        """Take back the memory of a snapshot (what ``memory`` returned, decoded)."""
+        raise NotImplementedError(f"{type(self).__name__} does not save its memory")
 
     @classmethod
     def durable_name(cls) -> str:

@@ -12,6 +12,7 @@ from nats.js.client import JetStreamContext
 from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_observer
 from callsheet.agents.context import HandlerContext
+from callsheet.agents.memory import AgentSnapshots
 from callsheet.agents.reactions import Reactor, describe, error_event
 from callsheet.agents.retry import fetch_batch, is_transient, pause
 from callsheet.agents.topology import TopologyViolation
@@ -41,16 +42,36 @@ class ObserverLoop:
     - A handler that raises is recorded as an ``agent.error`` naming the event;
       the loop goes on with the next event. A passing outage (server restart) is
       waited out and the same event is tried again.
-    - On start, the views are rebuilt from the log up to the agent's position.
+    - On start, the views (and memory) are rebuilt up to the agent's position:
+      from its last snapshot when there is a usable one (see ``memory``), else
+      from the start of the log.
     """
 
-    def __init__(self, store: EventStore, agent: Agent, stopping: asyncio.Event) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        agent: Agent,
+        stopping: asyncio.Event,
+        *,
+        snapshot_every: int = 1000,
+        snapshot_share: float = 0.05,
+    ) -> None:
         self.store = store
         self.agent = agent
         self.stopping = stopping
         self.views: dict[str, Any] = {name: PROJECTIONS[name].initial() for name in agent.views}
         self.position = 0
         self.handled = 0
+        self.rebuilt_from = 0
+        """The snapshot's position the last start began from (0: the start of the log)."""
+        self.rebuilt = 0
+        """Events read by the last start to rebuild the views and memory."""
+        self.snapshots: AgentSnapshots | None = None
+        self._clean = True
+        if self.folds and agent.snapshots:
+            self.snapshots = AgentSnapshots(
+                store, agent, every=snapshot_every, share=snapshot_share
+            )
         self._ahead: set[int] = set()
         self._reactor = Reactor(store, agent, stopping)
         self._js: JetStreamContext = store.nc.jetstream()
@@ -85,17 +106,26 @@ class ObserverLoop:
             self._js, config.stream, self.agent.durable_name(), self._filters()
         )
         if self.folds and floor:
-            await self._rebuild(floor)
+            restored = None
+            if self.snapshots is not None:
+                restored = await self.snapshots.restore(floor)
+            if restored is not None:
+                self.views = restored.views
+                self._ahead = restored.ahead
+                self.rebuilt_from = restored.seq
+            await self._rebuild(floor, after=self.rebuilt_from)
         self.position = floor
         return consumer
 
-    async def _rebuild(self, floor: int) -> None:
-        """Fold the log up to ``floor`` into the views (in bulk) and the agent's memory."""
+    async def _rebuild(self, floor: int, *, after: int = 0) -> None:
+        """Fold the log after ``after`` up to ``floor`` into the views (in bulk) and memory."""
         bulks = {name: PROJECTIONS[name].start(state) for name, state in self.views.items()}
-        observe = self.agent.observe if type(self.agent).observe is not Agent.observe else None
+        observe = self.agent.observe if self.agent.keeps_memory else None
         batch: list[Event] = []
+        self.rebuilt = 0
         with cycles_paused():  # folds make no reference cycles (see projections.replay_log)
-            async for stored in self.store.read(until_seq=floor):
+            async for stored in self.store.read(from_seq=after + 1, until_seq=floor):
+                self.rebuilt += 1
                 if stored.seq in self._ahead:
                     self._ahead.discard(stored.seq)
                     continue
@@ -123,8 +153,13 @@ class ObserverLoop:
                     if self.stopping.is_set():
                         return  # not acked: delivered again to the next instance
                     await self._one(msg)
+                    if self.snapshots is not None and self.snapshots.pacer.due:
+                        await self.snapshots.save(self.position, self.views, self._ahead)
         finally:
             await psub.unsubscribe()
+            if self.snapshots is not None and self.stopping.is_set() and self._clean:
+                # A clean stop, between events: the state is exactly as of ``position``.
+                await self.snapshots.save(self.position, self.views, self._ahead)
 
     async def _retrying(self, step: Any) -> Any:
         attempt = 0
@@ -147,12 +182,16 @@ class ObserverLoop:
             log.error("%s: skipping a corrupt message: %s", self.agent.name, exc)
             await msg.ack()
             return
+        self._clean = False  # folded, not yet acked: no snapshot until it is
         self._fold(stored)
         for spec in self.agent.event_handlers():
             await self.dispatch(spec.name, stored, msg.subject)
         await self._retrying(msg.ack_sync)
         self.position = stored.seq
         self.handled += 1
+        self._clean = True
+        if self.snapshots is not None:
+            self.snapshots.pacer.count()
 
     async def dispatch(self, handler: str, stored: StoredEvent, subject: str | None) -> None:
         """Run one handler on one event and append what it emits (or the error)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from callsheet.agents import Agent, HandlerContext, on
+from callsheet.crew.memory import ControllerMemory
 from callsheet.events.catalog import (
     GoalAccepted,
     GoalAcceptedData,
@@ -60,6 +61,20 @@ class Controller(Agent):
         """Remember which goals were decided (a fold)."""
         if isinstance(event, GoalAccepted | GoalRejected):
             self.decided.add(event.goal_id)
+
+    memory_version = 1
+
+    def memory(self) -> ControllerMemory:
+        """The memory, for a snapshot."""
+        return ControllerMemory(decided=sorted(self.decided))
+
+    def memory_type(self) -> type[ControllerMemory]:
+        """``ControllerMemory``."""
+        return ControllerMemory
+
+    def restore(self, memory: ControllerMemory) -> None:
+        """Take back a snapshot's memory."""
+        self.decided = set(memory.decided)
 
     @on()
     async def submitted(self, event: GoalSubmitted, ctx: HandlerContext) -> None:

@@ -17,6 +17,7 @@ import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
+from callsheet.crew.memory import SupervisorMemory
 from callsheet.crew.policy import (
     Escalate,
     FailurePolicy,
@@ -170,6 +171,42 @@ class Supervisor(Agent):
         self.planned: dict[str, set[str]] = {}
 
     # -- memory: folded from the log ------------------------------------------------
+
+    memory_version = 1
+
+    def memory(self) -> SupervisorMemory:
+        """The memory, for a snapshot."""
+        return SupervisorMemory(
+            accepted=dict(self.accepted),
+            supervised=sorted(self.supervised),
+            finished=sorted(self.finished),
+            requests=dict(self.requests),
+            current=dict(self.current),
+            role_attempts={k: dict(v) for k, v in self.role_attempts.items()},
+            results={g: dict(r) for g, r in self.results.items()},
+            replaced={g: {k: list(v) for k, v in r.items()} for g, r in self.replaced.items()},
+            early_changes={g: list(c) for g, c in self.early_changes.items()},
+            charges={g: dict(c) for g, c in self.charges.items()},
+            planned={g: sorted(p) for g, p in self.planned.items()},
+        )
+
+    def memory_type(self) -> type[SupervisorMemory]:
+        """``SupervisorMemory``."""
+        return SupervisorMemory
+
+    def restore(self, memory: SupervisorMemory) -> None:
+        """Take back a snapshot's memory."""
+        self.accepted = dict(memory.accepted)
+        self.supervised = set(memory.supervised)
+        self.finished = set(memory.finished)
+        self.requests = dict(memory.requests)
+        self.current = dict(memory.current)
+        self.role_attempts = {k: Counter(v) for k, v in memory.role_attempts.items()}
+        self.results = {g: dict(r) for g, r in memory.results.items()}
+        self.replaced = {g: dict(r) for g, r in memory.replaced.items()}
+        self.early_changes = {g: list(c) for g, c in memory.early_changes.items()}
+        self.charges = {g: dict(c) for g, c in memory.charges.items()}
+        self.planned = {g: set(p) for g, p in memory.planned.items()}
 
     def observe(self, event: Event) -> None:
         """Remember goals, assignments and results (a fold; see ``Agent.observe``)."""
