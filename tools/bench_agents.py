@@ -198,7 +198,9 @@ async def _raw_throughput(nc: Client, tasks: int, workers: int) -> float:
             except (nats.errors.TimeoutError, TimeoutError):
                 continue
             for msg in msgs:
-                await msg.ack_sync()  # like the worker: the ack is confirmed
+                # Like the worker: the ack is confirmed (a loaded machine may take more than
+                # the 1 s default; a timed-out ack would end this loop with an error).
+                await msg.ack_sync(timeout=10)
                 left -= 1
                 if left == 0:
                     finished.set()
