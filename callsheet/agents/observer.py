@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from nats.js.client import JetStreamContext
 from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_observer
 from callsheet.agents.context import HandlerContext
+from callsheet.agents.leader import LeaderLease, LeadershipLost
 from callsheet.agents.memory import AgentSnapshots
 from callsheet.agents.reactions import Reactor, describe, error_event
 from callsheet.agents.retry import fetch_batch, is_transient, pause
@@ -55,6 +57,7 @@ class ObserverLoop:
         *,
         snapshot_every: int = 1000,
         snapshot_share: float = 0.05,
+        leader_ttl: float | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
@@ -68,6 +71,19 @@ class ObserverLoop:
         """Events read by the last start to rebuild the views and memory."""
         self.snapshots: AgentSnapshots | None = None
         self._clean = True
+        self.lease: LeaderLease | None = None
+        """With a ``leader_ttl``: the lease this instance must hold to handle events."""
+        if leader_ttl is not None:
+            self.lease = LeaderLease(
+                store.nc,
+                store.config.stream,
+                agent.durable_name(),
+                agent.name,
+                ttl=leader_ttl,
+                replicas=store.config.replicas,
+            )
+        self.leading = asyncio.Event()
+        """Set while this instance leads (at once without a lease)."""
         if self.folds and agent.snapshots:
             self.snapshots = AgentSnapshots(
                 store, agent, every=snapshot_every, share=snapshot_share
@@ -141,7 +157,45 @@ class ObserverLoop:
         self.views = {name: bulk.result() for name, bulk in bulks.items()}
 
     async def run(self) -> None:
-        """Handle events until the runtime stops."""
+        """Handle events until the runtime stops (with a lease: while leading).
+
+        Raises:
+            LeadershipLost: Another instance took the lease over; this one stopped
+                before handling anything more (restart it to stand by again).
+        """
+        lease = self.lease
+        if lease is None:
+            self.leading.set()
+            await self._run()
+            return
+        standing_by = asyncio.Event()
+        waiting = asyncio.ensure_future(lease.acquire(self.stopping, standing_by))
+        stood_by = asyncio.ensure_future(standing_by.wait())
+        await asyncio.wait({waiting, stood_by}, return_when=asyncio.FIRST_COMPLETED)
+        stood_by.cancel()
+        if not waiting.done():
+            self.ready.set()  # standing by: the runtime is up
+        if not await waiting:
+            return  # stopped while standing by
+        self.leading.set()
+        keeper = asyncio.ensure_future(lease.keep(self.stopping))
+        work = asyncio.ensure_future(self._run())
+        try:
+            await asyncio.wait({keeper, work}, return_when=asyncio.FIRST_COMPLETED)
+            if keeper.done() and keeper.exception() is not None:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, LeadershipLost):
+                    await work
+                keeper.result()  # raises LeadershipLost
+            await work
+            if self.stopping.is_set():
+                await lease.release()  # a clean stop: a standby takes over at once
+        finally:
+            self.leading.clear()
+            keeper.cancel()
+            work.cancel()
+
+    async def _run(self) -> None:
         consumer = await self._retrying(self.start)
         psub = await self._js.pull_subscribe_bind(consumer, stream=self.store.config.stream)
         self.ready.set()
@@ -172,6 +226,8 @@ class ObserverLoop:
                 attempt += 1
 
     async def _one(self, msg: Msg) -> None:
+        if self.lease is not None and not self.lease.held:
+            raise LeadershipLost(f"{self.agent.name}: the lease may have run out; not handling")
         if msg.metadata.sequence.stream <= self.position:
             # Delivered again (its ack was lost or late): handled already, in order.
             await self._retrying(msg.ack_sync)

@@ -27,9 +27,21 @@ class AgentRuntime:
     Graceful shutdown: no new event or task is taken; running tasks get
     ``grace`` seconds to finish, then are stopped and handed back to the queue;
     an event being handled is finished (or, if cut short, delivered again).
+
+    Standby: with ``leader_ttl``, each observing agent first takes its leader
+    lease (see ``leader``); an instance that finds it held stands by, and takes
+    over when the leader stops or dies (``ttl`` seconds after its last renewal).
+    Workers need no lease: they share their role's queue.
     """
 
-    def __init__(self, store: EventStore, agents: Sequence[Agent], *, grace: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        agents: Sequence[Agent],
+        *,
+        grace: float = 10.0,
+        leader_ttl: float | None = None,
+    ) -> None:
         if not agents:
             raise ValueError("the runtime needs at least one agent")
         names = [a.name for a in agents]
@@ -42,7 +54,9 @@ class AgentRuntime:
         self.workers: list[WorkLoop] = []
         for agent in self.agents:
             if agent.event_handlers():
-                self.observers.append(ObserverLoop(store, agent, self.stopping))
+                self.observers.append(
+                    ObserverLoop(store, agent, self.stopping, leader_ttl=leader_ttl)
+                )
             if agent.work_handler() is not None:
                 self.workers.append(WorkLoop(store, agent, self.stopping, grace=grace))
         self._tasks: list[asyncio.Task[None]] = []

@@ -37,9 +37,15 @@ def _roles(value: str) -> tuple[str, ...]:
     return roles
 
 
-async def _serve(agents: list[Agent], announce: str) -> None:
+_LEADER_TTL_HELP = (
+    "Run as one of several instances: the first takes a lease of this many seconds and "
+    "leads, the others stand by and take over when it stops or dies."
+)
+
+
+async def _serve(agents: list[Agent], announce: str, leader_ttl: float | None = None) -> None:
     async with open_store(quiet=True) as store:
-        runtime = AgentRuntime(store, agents)
+        runtime = AgentRuntime(store, agents, leader_ttl=leader_ttl)
         # "ready" once the consumers exist, so that a parent process can wait for it.
         await runtime.run_until_signalled(
             lambda: click.echo(f"callsheet: {announce} ready", err=True)
@@ -83,9 +89,15 @@ def agent() -> None:
 @click.option("--name", default=None, help="Agent id (default: its durable name plus a suffix).")
 @click.option("--role", default=None, help="Role for a worker class that has none.")
 @click.option("--lease", type=click.FloatRange(min=0.1), default=None, help="Lease, seconds.")
+@click.option("--leader-ttl", type=click.FloatRange(min=0.5), default=None, help=_LEADER_TTL_HELP)
 @click.option("--log-level", default="warning", show_default=True)
 def agent_run(
-    target: str, name: str | None, role: str | None, lease: float | None, log_level: str
+    target: str,
+    name: str | None,
+    role: str | None,
+    lease: float | None,
+    leader_ttl: float | None,
+    log_level: str,
 ) -> None:
     """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM."""
     _logging(log_level)
@@ -94,7 +106,7 @@ def agent_run(
         instance = cls(name)
     except (HandlerDefinitionError, ValueError, TypeError) as exc:
         fail(f"cannot create {target}: {exc}", EXIT_INVALID)
-    run(lambda: _serve([instance], f"agent {instance.name}"))
+    run(lambda: _serve([instance], f"agent {instance.name}", leader_ttl))
 
 
 @click.command()
@@ -121,6 +133,7 @@ def worker(
 @click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
 @click.option("--step-seconds", type=click.FloatRange(min=0), default=None)
 @click.option("--fallback", multiple=True, help="ROLE=OTHER: hand ROLE's failed tasks to OTHER.")
+@click.option("--leader-ttl", type=click.FloatRange(min=0.5), default=None, help=_LEADER_TTL_HELP)
 @click.option("--log-level", default="warning", show_default=True)
 def crew(
     roles: str,
@@ -129,6 +142,7 @@ def crew(
     lease: float,
     step_seconds: float | None,
     fallback: tuple[str, ...],
+    leader_ttl: float | None,
     log_level: str,
 ) -> None:
     """Run the crew: controller, supervisor, (reviewer,) and workers, in this process."""
@@ -144,7 +158,7 @@ def crew(
         review=review,
         policy=FailurePolicy(fallback_roles={p[0]: p[1] for p in pairs}),
     )
-    run(lambda: _serve(agents, "crew"))
+    run(lambda: _serve(agents, "crew", leader_ttl))
 
 
 @click.command()

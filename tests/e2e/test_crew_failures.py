@@ -147,6 +147,31 @@ async def test_supervisor_killed_mid_goal_then_restarted(procs: Processes, log: 
     assert_completed_once(await goal_events(log, "g-sup"))
 
 
+async def test_a_standby_supervisor_takes_over_from_one_killed_mid_goal(
+    procs: Processes, log: EventStore
+) -> None:
+    workers(procs, lease=2, step=0.3)
+    crew = ("crew", "--workers-per-role", "0", "--lease", "2", "--leader-ttl", "2")
+    leader = procs.start(*crew)
+    procs.start(*crew)  # stands by: ready, but handles nothing while the leader lives
+    await submit(log, "g-standby")
+
+    async def first_result() -> bool:
+        return any(e.event_type == "task.result" for e in await goal_events(log, "g-standby"))
+
+    await assert_eventually(first_result, timeout=30, message="no task finished")
+    leader.send_signal(signal.SIGKILL)
+    leader.wait(10)
+
+    async def completed() -> bool:
+        events = await goal_events(log, "g-standby")
+        return any(e.event_type == "goal.completed" for e in events)
+
+    # Nobody restarts anything: the standby takes the lease once it expires.
+    await assert_eventually(completed, timeout=60, message="the goal did not complete")
+    assert_completed_once(await goal_events(log, "g-standby"))
+
+
 async def test_worker_killed_mid_task_task_completes_once_elsewhere(
     procs: Processes, log: EventStore
 ) -> None:
