@@ -43,9 +43,11 @@ from callsheet.events.catalog import (
     TaskStartedData,
 )
 from callsheet.events.envelope import Event
+from callsheet.events.errors import StoreError
 from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.stream import StoreConfig
 
-__all__ = ["Delivery", "WorkRedrive", "deliveries", "redrive_delivery"]
+__all__ = ["Delivery", "RedriveError", "WorkRedrive", "deliveries", "redrive_delivery"]
 
 E = TypeVar("E", bound=Event)
 _SAME: Any = object()
@@ -126,11 +128,80 @@ def _matches(event_type: str, types: Sequence[str] | None) -> bool:
 
 
 class _RecordedLog(EventStore):
-    """The goal's recorded events, read as the live handler read the log."""
+    """The goal's recorded events, read as the live handler read the log.
+
+    Reads (``read``, ``get``, ``last``, ``last_seq``, ``stream_last_seq``) answer
+    from the events before the delivery started; anything that would write to
+    the log or follow it live is refused with ``RedriveError``.
+    """
 
     def __init__(self, events: Sequence[StoredEvent], horizon: int) -> None:  # no connection
-        self._events = events
+        self._events = [s for s in events if s.seq < horizon]
         self._horizon = horizon
+        self._config = StoreConfig()
+
+    @property
+    def nc(self) -> Any:
+        """Refused: a re-drive has no connection."""
+        raise RedriveError("a re-driven work handler has no NATS connection")
+
+    def _refuse(self, what: str) -> Any:
+        raise RedriveError(
+            f"a re-driven work handler cannot {what}: report with ctx.send, ctx.progress, "
+            "ctx.save_checkpoint; wait with ctx.wait_for"
+        )
+
+    async def append(self, *args: Any, **kwargs: Any) -> Any:
+        return self._refuse("append to the log")
+
+    async def append_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._refuse("append to the log")
+
+    async def append_batch(self, *args: Any, **kwargs: Any) -> Any:
+        return self._refuse("append to the log")
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        return self._refuse("follow the log live")
+
+    async def find(self, event: Event, *, from_seq: int | None = None) -> StoredEvent | None:
+        """Look an event up by id among the recorded ones."""
+        return next(
+            (s for s in self._events if s.event.id == event.id and s.seq >= (from_seq or 0)),
+            None,
+        )
+
+    async def get(self, seq: int) -> StoredEvent:
+        """Return the recorded event at ``seq``.
+
+        Raises:
+            StoreError: None is recorded there (before the delivery started).
+        """
+        found = next((s for s in self._events if s.seq == seq), None)
+        if found is None:
+            raise StoreError(f"no event at sequence {seq} in the recorded goal")
+        return found
+
+    async def last(
+        self, goal_id: str, task_id: str | None = None, *, types: Sequence[str] | None = None
+    ) -> StoredEvent | None:
+        """Return the entity's last recorded event (of the given types)."""
+        matching = [
+            s
+            for s in self._events
+            if s.event.goal_id == goal_id
+            and s.event.task_id == task_id
+            and _matches(s.event.event_type, types)
+        ]
+        return matching[-1] if matching else None
+
+    async def last_seq(self, goal_id: str, task_id: str | None = None) -> int:
+        """Return the entity's last recorded sequence (0 if none)."""
+        last = await self.last(goal_id, task_id)
+        return 0 if last is None else last.seq
+
+    async def stream_last_seq(self) -> int:
+        """Return the last recorded sequence before the delivery started."""
+        return self._events[-1].seq if self._events else 0
 
     async def read(
         self,
@@ -146,7 +217,7 @@ class _RecordedLog(EventStore):
         """Yield the recorded events that the same read made live could have seen."""
         for stored in self._events:
             event = stored.event
-            if stored.seq >= self._horizon or (until_seq is not None and stored.seq > until_seq):
+            if until_seq is not None and stored.seq > until_seq:
                 return
             if (
                 (from_seq is None or stored.seq >= from_seq)
@@ -157,6 +228,10 @@ class _RecordedLog(EventStore):
                 and (until is None or stored.stored_at <= until)
             ):
                 yield stored
+
+
+class RedriveError(RuntimeError):
+    """A re-driven handler asked for something a re-drive cannot give (a write, a live read)."""
 
 
 class _Stop(Exception):
