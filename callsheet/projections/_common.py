@@ -9,7 +9,7 @@ read-only ``Mapping`` values that compare equal by content (a ``PMap`` equals th
 (``plain`` turns it back into dicts) or shared.
 
 ``per_goal`` lifts a one-goal fold to every goal. For full replays a ``Bulk``
-folds many events at once: ``GoalsBulk`` (``per_goal_bulk``, ``per_goal_many``)
+folds many events at once: ``GoalsBulk`` (made by ``per_goal_bulk``)
 keeps one private scratch dict of goals for the whole run instead of one new map
 per event, and freezes it once at the end: the result is the same value.
 """
@@ -43,7 +43,6 @@ __all__ = [
     "pdiscard",
     "per_goal",
     "per_goal_bulk",
-    "per_goal_many",
 ]
 
 K = TypeVar("K")
@@ -279,19 +278,3 @@ def per_goal_bulk(
         return GoalsBulk(state, initial, fold)
 
     return start
-
-
-def per_goal_many(
-    initial: Callable[[], S], fold: Callable[[S, Event], S]
-) -> Callable[[GoalMap[S], Iterable[Event]], GoalMap[S]]:
-    """Like ``per_goal``, for many events at once: one scratch dict, one map at the end.
-
-    The result equals folding the events one by one; the state given is untouched.
-    """
-
-    def fold_many(state: GoalMap[S], events: Iterable[Event]) -> GoalMap[S]:
-        bulk = GoalsBulk(state, initial, fold)
-        bulk.feed(events)
-        return bulk.result()
-
-    return fold_many

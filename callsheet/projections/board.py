@@ -57,7 +57,6 @@ from callsheet.projections._common import (
     expiry,
     per_goal,
     per_goal_bulk,
-    per_goal_many,
 )
 from callsheet.projections._common import evolve as replace
 
@@ -70,7 +69,6 @@ __all__ = [
     "TaskStatus",
     "fold",
     "fold_all",
-    "fold_all_many",
     "initial",
     "initial_all",
     "start_all",
@@ -390,8 +388,6 @@ def initial_all() -> GoalMap[Board]:
 fold_all = per_goal(initial, fold)
 """Fold an event into the board of its goal: ``fold_all(boards, event) -> boards``."""
 
-fold_all_many = per_goal_many(initial, fold)
-"""Fold many events into their goals' boards at once (a full replay)."""
 
 start_all = per_goal_bulk(initial, fold)
 """Start a bulk fold of many events into every goal (``Projection.start``)."""

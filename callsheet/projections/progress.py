@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from callsheet.events.envelope import Event
 from callsheet.projections import board as board_projection
-from callsheet.projections._common import GoalMap, per_goal, per_goal_bulk, per_goal_many
+from callsheet.projections._common import GoalMap, per_goal, per_goal_bulk
 from callsheet.projections.board import TERMINAL, Board, TaskCard, TaskStatus
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "critical_path",
     "fold",
     "fold_all",
-    "fold_all_many",
     "initial",
     "initial_all",
     "start_all",
@@ -146,8 +145,6 @@ def initial_all() -> GoalMap[GoalProgress]:
 fold_all = per_goal(initial, fold)
 """Fold an event into the progress of its goal."""
 
-fold_all_many = per_goal_many(initial, fold)
-"""Fold many events into their goals' progress at once (a full replay)."""
 
 start_all = per_goal_bulk(initial, fold)
 """Start a bulk fold of many events into every goal (``Projection.start``)."""
