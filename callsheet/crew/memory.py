@@ -17,8 +17,8 @@ __all__ = ["ControllerMemory", "SupervisorMemory"]
 class SupervisorMemory(msgspec.Struct, frozen=True, kw_only=True):
     """A supervisor's memory (see ``Supervisor.observe`` for each field's meaning)."""
 
-    accepted: dict[str, int]
     supervised: list[str]
+    """In the order the goals were accepted (the order ready tasks compete in)."""
     finished: list[str]
     requests: dict[str, GoalSubmittedData]
     current: dict[tuple[str, str], str]

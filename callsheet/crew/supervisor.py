@@ -158,8 +158,8 @@ class Supervisor(Agent):
         self.reviewer_role = reviewer_role
         self.task_lease = lease_seconds
         self.max_queued = max_queued
-        self.accepted: dict[str, int] = {}
-        self.supervised: set[str] = set()
+        self.supervised: dict[str, None] = {}
+        """Goals this supervisor accepted, in the order it accepted them."""
         self.finished: set[str] = set()
         self.requests: dict[str, GoalSubmittedData] = {}
         self.current: dict[tuple[str, str], str] = {}
@@ -172,13 +172,12 @@ class Supervisor(Agent):
 
     # -- memory: folded from the log ------------------------------------------------
 
-    memory_version = 1
+    memory_version = 2
 
     def memory(self) -> SupervisorMemory:
         """The memory, for a snapshot."""
         return SupervisorMemory(
-            accepted=dict(self.accepted),
-            supervised=sorted(self.supervised),
+            supervised=list(self.supervised),
             finished=sorted(self.finished),
             requests=dict(self.requests),
             current=dict(self.current),
@@ -196,8 +195,7 @@ class Supervisor(Agent):
 
     def restore(self, memory: SupervisorMemory) -> None:
         """Take back a snapshot's memory."""
-        self.accepted = dict(memory.accepted)
-        self.supervised = set(memory.supervised)
+        self.supervised = dict.fromkeys(memory.supervised)
         self.finished = set(memory.finished)
         self.requests = dict(memory.requests)
         self.current = dict(memory.current)
@@ -217,8 +215,7 @@ class Supervisor(Agent):
             # Changed before the plan: the plan takes it into account.
             self.early_changes.setdefault(goal, []).append(event.data.change)
         elif isinstance(event, GoalAccepted) and event.data.supervisor == self.durable_name():
-            self.supervised.add(goal)
-            self.accepted.setdefault(goal, len(self.accepted))
+            self.supervised.setdefault(goal)
         elif isinstance(event, GoalCompleted | GoalCancelled):
             self.finished.add(goal)
         elif isinstance(event, TaskPlanned) and event.producer == self.name:
@@ -267,7 +264,7 @@ class Supervisor(Agent):
             ctx: The handler's context.
             new: Tasks planned by this handler that can start (not on the board yet).
         """
-        goals = sorted(self.supervised - self.finished, key=lambda g: self.accepted.get(g, 0))
+        goals = [goal for goal in self.supervised if goal not in self.finished]
         boards = {goal: self._own_board(ctx, goal) for goal in goals}
         fresh = {(goal, card.task_id) for goal, card in new}
         candidates = [

@@ -83,7 +83,7 @@ async def test_a_snapshot_of_another_memory_version_or_past_the_position_is_igno
     await run_goal(store, "g1")
 
     class Newer(Supervisor):
-        memory_version = 2
+        memory_version = (Supervisor.memory_version or 0) + 1
 
     newer = ObserverLoop(store, Newer("supervisor-x", lease_seconds=2), asyncio.Event())
     await newer.start()
