@@ -58,9 +58,11 @@ from callsheet.events.store import Appended, CorruptEventError, EventStore, Stor
 
 __all__ = [
     "LeaseLost",
+    "ResumePoint",
     "WorkLoop",
     "delivery_event",
     "handler_failure",
+    "may_resume",
     "result_data",
 ]
 
@@ -117,6 +119,44 @@ def handler_failure(agent: Agent, delivery: int, exc: BaseException) -> TaskFail
         retryable=True,
         error=describe(exc),
     )
+
+
+def may_resume(assigned: TaskAssigned, delivery: int) -> bool:
+    """Whether a delivery can have a checkpoint to resume from (not a fresh first one)."""
+    return delivery > 1 or assigned.data.resume_from is not None
+
+
+class ResumePoint:
+    """Picks the checkpoint a delivery resumes from, out of its task's history.
+
+    That is the checkpoint the assignment names (``resume_from``, set when a task
+    is assigned again), or else the last one made under this assignment (by an
+    earlier delivery whose worker died); checkpoints of other assignments are not
+    taken unless named.
+    """
+
+    def __init__(self, assigned: StoredEvent) -> None:
+        """Start with the assignment (its event must be a ``task.assigned``)."""
+        event = assigned.event
+        assert isinstance(event, TaskAssigned)
+        self._after = assigned.seq
+        self._wanted = event.data.resume_from
+        self._named: StoredEvent | None = None
+        self._latest: StoredEvent | None = None
+
+    def see(self, past: StoredEvent) -> None:
+        """Take the task's next event in log order into account."""
+        event = past.event
+        if isinstance(event, TaskCheckpoint):
+            if event.data.checkpoint_id == self._wanted:
+                self._named = past
+            if past.seq > self._after:
+                self._latest = past
+
+    @property
+    def checkpoint(self) -> StoredEvent | None:
+        """The checkpoint to resume from, among the events seen; None for none."""
+        return self._latest or self._named
 
 
 def _ends_assignment(event: Event) -> bool:
@@ -268,30 +308,18 @@ class TaskRun:
             await self._retry(how)
 
     async def _history(self) -> tuple[bool, StoredEvent | None]:
-        """Whether the assignment is still open, and the checkpoint to resume from.
-
-        That is the checkpoint the assignment names (``resume_from``, set when a
-        task is assigned again), or else the last one made under this assignment
-        (by an earlier delivery whose worker died); checkpoints of other
-        assignments are not taken unless named.
-        """
-        wanted = self.assigned.data.resume_from
-        if self.delivery == 1 and wanted is None:
+        """Whether the assignment is still open, and the checkpoint to resume from."""
+        if not may_resume(self.assigned, self.delivery):
             # A fresh assignment: nothing to resume, and whatever happened to the task
             # since (a cancellation, a new assignment) is caught by the fence at start.
             return True, None
-        open_, named, latest = True, None, None
+        open_, point = True, ResumePoint(self.stored)
         async for past in self.store.read(goal_id=self.assigned.goal_id, task_id=self.task_id):
-            event = past.event
-            if isinstance(event, TaskCheckpoint):
-                if event.data.checkpoint_id == wanted:
-                    named = past
-                if past.seq > self.stored.seq:
-                    latest = past
-            if past.seq > self.stored.seq and _ends_assignment(event):
+            point.see(past)
+            if past.seq > self.stored.seq and _ends_assignment(past.event):
                 open_ = False
             self.last_seq = max(self.last_seq, past.seq)
-        return open_, latest or named
+        return open_, point.checkpoint
 
     async def _run(self) -> None:
         open_, checkpoint = await self._retry(self._history)

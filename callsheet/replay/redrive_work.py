@@ -31,7 +31,13 @@ from typing import Any, TypeVar
 
 from callsheet.agents.agent import Agent
 from callsheet.agents.context import WorkContext
-from callsheet.agents.dispatch import delivery_event, handler_failure, result_data
+from callsheet.agents.dispatch import (
+    ResumePoint,
+    delivery_event,
+    handler_failure,
+    may_resume,
+    result_data,
+)
 from callsheet.events.catalog import (
     ModelCalled,
     TaskAssigned,
@@ -104,23 +110,18 @@ def deliveries(agent: Agent, events: Sequence[StoredEvent]) -> list[Delivery]:
 
 
 def _resumed_from(delivery: Delivery, events: Sequence[StoredEvent]) -> StoredEvent | None:
-    """The checkpoint the runtime gave this delivery (see ``TaskRun._history``)."""
+    """The checkpoint the runtime gave this delivery, from the events before it started."""
     assigned = delivery.assignment.event
     assert isinstance(assigned, TaskAssigned)
-    wanted = assigned.data.resume_from
-    if delivery.number == 1 and wanted is None:
+    if not may_resume(assigned, delivery.number):
         return None
-    named = latest = None
+    point = ResumePoint(delivery.assignment)
     for stored in events:
         if stored.seq >= delivery.started.seq:
             break
-        event = stored.event
-        if isinstance(event, TaskCheckpoint) and event.task_id == assigned.task_id:
-            if event.data.checkpoint_id == wanted:
-                named = stored
-            if stored.seq > delivery.assignment.seq:
-                latest = stored
-    return latest or named
+        if stored.event.task_id == assigned.task_id:
+            point.see(stored)
+    return point.checkpoint
 
 
 def _matches(event_type: str, types: Sequence[str] | None) -> bool:
