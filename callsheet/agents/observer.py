@@ -22,13 +22,11 @@ from callsheet.events.envelope import Event
 from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.events.subjects import stream_filter
-from callsheet.projections import PROJECTIONS
-from callsheet.projections._common import cycles_paused
+from callsheet.projections import PROJECTIONS, feed_log
 
 __all__ = ["ObserverLoop"]
 
 log = logging.getLogger("callsheet.agents")
-_REBUILD_CHUNK = 1000
 
 
 class ObserverLoop:
@@ -137,23 +135,17 @@ class ObserverLoop:
         """Fold the log after ``after`` up to ``floor`` into the views (in bulk) and memory."""
         bulks = {name: PROJECTIONS[name].start(state) for name, state in self.views.items()}
         observe = self.agent.observe if self.agent.keeps_memory else None
-        batch: list[Event] = []
-        self.rebuilt = 0
-        with cycles_paused():  # folds make no reference cycles (see projections.replay_log)
-            async for stored in self.store.read(from_seq=after + 1, until_seq=floor):
-                self.rebuilt += 1
-                if stored.seq in self._ahead:
-                    self._ahead.discard(stored.seq)
-                    continue
-                batch.append(stored.event)
-                if observe is not None:
-                    observe(stored.event)
-                if len(batch) >= _REBUILD_CHUNK:
-                    for bulk in bulks.values():
-                        bulk.feed(batch)
-                    batch.clear()
-            for bulk in bulks.values():
-                bulk.feed(batch)
+
+        def keep(stored: StoredEvent) -> bool:
+            if stored.seq in self._ahead:  # an own reaction, folded already
+                self._ahead.discard(stored.seq)
+                return False
+            if observe is not None:
+                observe(stored.event)
+            return True
+
+        reading = self.store.read(from_seq=after + 1, until_seq=floor)
+        self.rebuilt = await feed_log(bulks.values(), reading, keep=keep)
         self.views = {name: bulk.result() for name, bulk in bulks.items()}
 
     async def run(self) -> None:

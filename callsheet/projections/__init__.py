@@ -21,7 +21,7 @@ from callsheet.events.store import StoredEvent
 from callsheet.projections import board, conflicts, context, costs, liveness, progress
 from callsheet.projections._common import Bulk, OneByOne, cycles_paused
 
-__all__ = ["PROJECTIONS", "Projection", "replay", "replay_log"]
+__all__ = ["PROJECTIONS", "Projection", "feed_log", "replay", "replay_log"]
 
 S = TypeVar("S")
 
@@ -110,6 +110,47 @@ def replay(
     return projection.fold_all(current, upto())
 
 
+async def feed_log(
+    bulks: Iterable[Bulk[Any]],
+    events: AsyncIterable[StoredEvent],
+    *,
+    until_seq: int | None = None,
+    keep: Callable[[StoredEvent], bool] | None = None,
+    chunk: int = 1000,
+) -> int:
+    """Feed events read from the log to bulk folds, a chunk at a time; return how many were read.
+
+    Python's cyclic garbage collector is paused while it runs, since folds make
+    no reference cycles (see ``cycles_paused``).
+
+    Args:
+        bulks: The folds under way (``Projection.start``), each fed every event kept.
+        events: Stored events in log order.
+        until_seq: Stop after this sequence.
+        keep: Whether to fold an event (called once per event, in order); all by default.
+        chunk: Events fed at a time (decoded events held at once).
+    """
+    feeding = list(bulks)
+    batch: list[Event] = []
+    append = batch.append
+    read = 0
+    with cycles_paused():
+        async for stored in events:
+            if until_seq is not None and stored.seq > until_seq:
+                break
+            read += 1
+            if keep is not None and not keep(stored):
+                continue
+            append(stored.event)
+            if len(batch) >= chunk:
+                for bulk in feeding:
+                    bulk.feed(batch)
+                batch.clear()
+        for bulk in feeding:
+            bulk.feed(batch)
+    return read
+
+
 async def replay_log(
     projection: Projection[S],
     events: AsyncIterable[StoredEvent],
@@ -123,8 +164,7 @@ async def replay_log(
     The same value as ``replay``, for full rebuilds of large logs: one
     ``Projection.start`` bulk fold is fed the events a chunk at a time (for a
     per-goal projection, one private scratch map of goals for the whole run,
-    frozen once at the end), with Python's cyclic garbage collector paused while
-    it runs, since folds make no reference cycles (see ``cycles_paused``).
+    frozen once at the end), by ``feed_log``.
 
     Args:
         projection: The projection to rebuild.
@@ -134,17 +174,5 @@ async def replay_log(
         chunk: Events fed to the fold at a time (decoded events held at once).
     """
     bulk = projection.start(projection.initial() if state is None else state)
-    batch: list[Event] = []
-    append = batch.append
-    count = 0
-    with cycles_paused():
-        async for stored in events:
-            if until_seq is not None and stored.seq > until_seq:
-                break
-            append(stored.event)
-            if len(batch) >= chunk:
-                bulk.feed(batch)
-                count += len(batch)
-                batch.clear()
-        bulk.feed(batch)
-    return bulk.result(), count + len(batch)
+    count = await feed_log([bulk], events, until_seq=until_seq, chunk=chunk)
+    return bulk.result(), count
