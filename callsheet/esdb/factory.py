@@ -7,7 +7,7 @@ Environment settings (each may be prefixed with the application name, as usual):
 
 ==========================  ================================================================
 ``NATS_URL``                server URLs, comma-separated (default ``nats://127.0.0.1:4222``)
-``ESDB_STREAM``             the log's stream (default ``CALLSHEET``); snapshots go to
+``ESDB_STREAM``             the log's stream (default ``CALLSHEET_EVENTS``); snapshots go to
                             ``{ESDB_STREAM}_SNAPSHOTS``
 ``ESDB_ROOT``               the log's subject root (default ``cs``); snapshots are on
                             ``{root}-snapshots.ev.>``
