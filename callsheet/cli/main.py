@@ -13,6 +13,7 @@ from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
 from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
+from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
 from callsheet.cli.trace_cmd import trace
 
@@ -29,7 +30,7 @@ def cli() -> None:
     """
 
 
-for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
+for command in (review, up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
     cli.add_command(command)
 for command in (
     replay,
