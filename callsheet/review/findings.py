@@ -44,6 +44,8 @@ _EQUIVALENT: dict[tuple[str, str], str] = {
     ("mypy", "name-defined"): "undefined-name",
     ("ruff", "F811"): "redefinition",
     ("mypy", "no-redef"): "redefinition",
+    ("mypy", "syntax"): "syntax",
+    ("python", "syntax-error"): "syntax",
     ("ruff", "F401"): "unused-import",
     ("ruff", "F841"): "unused-variable",
 }

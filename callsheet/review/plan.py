@@ -90,7 +90,8 @@ def module_groups(files: Sequence[SourceFile], lines_per_task: int) -> list[list
     ``MAX_GROUPS`` groups are made (the target grows with the codebase).
     """
     total = sum(f.lines for f in files)
-    target = max(lines_per_task, -(-total // MAX_GROUPS))
+    # Every group but the last holds at least half the target, hence the bound.
+    target = max(lines_per_task, -(-2 * total // (MAX_GROUPS - 1)))
     ordered = sorted(files, key=lambda f: f.path)
     groups: list[list[SourceFile]] = []
     current: list[SourceFile] = []

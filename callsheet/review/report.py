@@ -171,7 +171,7 @@ def _finding(card: FindingCard, state: Findings) -> list[str]:
     facts = [f"**{d.severity}**", d.perspective, f"found by {sources}"]
     if d.origin == "model":
         facts.append("a model's finding")
-    facts += list(d.tags)
+    facts += sorted({t for f in (d, *also) for t in f.tags})
     out.append(" · ".join(facts))
     if d.source_line.strip():
         out += ["", "```python", d.source_line.rstrip(), "```"]

@@ -93,7 +93,7 @@ def _result(card: FindingCard, state: Findings, rule_index: int) -> dict[str, An
             "verdictEventId": card.verdict_id,
             "verification": card.reason,
             "alsoReportedBy": [f"{a.tool}/{a.rule}" for a in also],
-            "tags": list(d.tags),
+            "tags": sorted({t for f in (d, *also) for t in f.tags}),
         },
     }
     fixes = _fixes(d)

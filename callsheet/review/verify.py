@@ -71,12 +71,18 @@ def _check(
     return Verdict(fid, "rejected", reason, evidence_id=rerun.evidence_id)
 
 
+_PREFERRED = ("ruff", "bandit", "radon", "mypy", "pytest", "python")
+"""On a tie, whose finding is kept: the one with the best-known rule names first."""
+
+
 def _best(group: Sequence[FindingReportedData]) -> FindingReportedData:
     """The finding kept among duplicates: the most severe, then one with a fix, then a tool's."""
-    return min(
-        group,
-        key=lambda f: (rank(f.severity), f.fix is None, f.origin != "tool", f.tool, f.finding_id),
-    )
+
+    def order(f: FindingReportedData) -> tuple[int, bool, bool, int, str]:
+        known = _PREFERRED.index(f.tool) if f.tool in _PREFERRED else len(_PREFERRED)
+        return (rank(f.severity), f.fix is None, f.origin != "tool", known, f.finding_id)
+
+    return min(group, key=order)
 
 
 def judge(

@@ -29,7 +29,7 @@ from callsheet.events.catalog import (
 )
 from callsheet.models import Model, default_model
 from callsheet.projections.findings import INVENTORY_KEY
-from callsheet.review.analyzers import Job, Raw, for_perspective
+from callsheet.review.analyzers import Analyzer, Job, Raw, for_perspective
 from callsheet.review.config import ProjectConfig
 from callsheet.review.findings import finding_data, read_lines, syntax_finding
 from callsheet.review.inventory import Inventory, InventoryError, scan
@@ -170,33 +170,30 @@ class AnalystWorker(Agent):
         super().__init__(name)
         self.model = model or default_model()
 
-    async def _analyse(
-        self,
-        ctx: WorkContext,
-        inputs: dict[str, Any],
-        batch: list[str],
-        budget: dict[str, int | None],
+    async def _run(
+        self, ctx: WorkContext, analyzer: Analyzer, job: Job
+    ) -> tuple[list[Raw], str] | None:
+        """One analyzer on the batch; None when nothing runs.
+
+        Raises:
+            ToolError: The tool failed (the failure is recorded as a tool call).
+        """
+        invocation = analyzer.invocation(job)
+        if invocation is None:
+            return None
+        run, evidence = await call_tool(ctx, invocation)
+        try:
+            return analyzer.parse(run, job), evidence
+        except ToolError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            problem = f"unexpected output: {exc}"
+            raise ToolError(analyzer.name, problem, retryable=False) from exc
+
+    async def _findings(
+        self, ctx: WorkContext, job: Job, raws: list[tuple[str, Perspective, Raw, str]]
     ) -> list[FindingReportedData]:
-        job = job_from(inputs, batch)
-        perspectives: list[Perspective] = list(inputs.get("perspectives", []))
-        raws: list[tuple[str, Perspective, Raw, str]] = []
-        for perspective in perspectives:
-            analyzers = for_perspective(
-                perspective, typed=bool(inputs.get("typed")), tests=bool(job.test_files)
-            )
-            for analyzer in analyzers:
-                invocation = analyzer.invocation(job)
-                if invocation is None:
-                    continue
-                run, evidence = await call_tool(ctx, invocation)
-                try:
-                    found = analyzer.parse(run, job)
-                except ToolError:
-                    raise
-                except (ValueError, KeyError, TypeError) as exc:
-                    problem = f"unexpected output: {exc}"
-                    raise ToolError(analyzer.name, problem, retryable=False) from exc
-                raws.extend((analyzer.name, perspective, raw, evidence) for raw in found)
+        """The raw findings as the catalog's, with their lines read (one recorded read)."""
         wanted: dict[str, list[int]] = {}
         for _, _, raw, _ in raws:
             wanted.setdefault(raw.path, []).append(raw.line)
@@ -216,6 +213,51 @@ class AnalystWorker(Agent):
                 raw, tool=tool, perspective=perspective, source_line=text, evidence_id=evidence
             )
             made.setdefault(data.finding_id, data)
+        return list(made.values())
+
+    async def _analyse(
+        self,
+        ctx: WorkContext,
+        inputs: dict[str, Any],
+        batch: list[str],
+        budget: dict[str, int | None],
+    ) -> list[FindingReportedData]:
+        """Every analyzer of the task's perspectives on one batch of files.
+
+        A tool that cannot give an answer however often it runs (missing, past its
+        timeout, stopped by the code, unreadable output) is recorded as not
+        analysed for these files, and the others go on. A crash that another run
+        may not repeat fails the task (the supervisor retries it), after what was
+        found so far is reported, so nothing found is lost.
+        """
+        job = job_from(inputs, batch)
+        perspectives: list[Perspective] = list(inputs.get("perspectives", []))
+        raws: list[tuple[str, Perspective, Raw, str]] = []
+        for perspective in perspectives:
+            typed = bool(inputs.get("typed"))
+            for analyzer in for_perspective(perspective, typed=typed, tests=bool(job.test_files)):
+                try:
+                    ran = await self._run(ctx, analyzer, job)
+                except ToolError as exc:
+                    if exc.retryable:
+                        for data in await self._findings(ctx, job, raws):
+                            ctx.emit(FindingReported, data)
+                        await ctx.flush()
+                        raise
+                    ctx.emit(
+                        AnalysisSkipped,
+                        AnalysisSkippedData(
+                            reason=str(exc)[:65536],
+                            paths=list(batch)[:_SKIP_PATHS],
+                            perspectives=[perspective],
+                            tool=analyzer.name,
+                        ),
+                    )
+                    continue
+                if ran is not None:
+                    found, evidence = ran
+                    raws.extend((analyzer.name, perspective, raw, evidence) for raw in found)
+        made = {d.finding_id: d for d in await self._findings(ctx, job, raws)}
         if self.model.provider != "offline":
             made.update(
                 (d.finding_id, d)

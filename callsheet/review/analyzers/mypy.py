@@ -17,6 +17,7 @@ from callsheet.review.analyzers.base import Analyzer, Job, Raw, relative
 __all__ = ["Mypy", "severity"]
 
 _ENVIRONMENT = frozenset({"import-not-found", "import-untyped", "import", "misc"})
+_BLOCKED = 2  # mypy's status when errors (a syntax error) stopped it: its output says which
 
 
 def severity(code: str | None, level: str) -> Severity:
@@ -24,6 +25,22 @@ def severity(code: str | None, level: str) -> Severity:
     if level != "error" or code in _ENVIRONMENT:
         return "note"
     return "error"
+
+
+def _blocked(run: ToolRun) -> str:
+    """Why mypy stopped before checking (a syntax error in a file it reads), in one line."""
+    for line in run.stdout.splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and item.get("severity") == "error":
+            return (
+                f"stopped at {item.get('file')}:{item.get('line')}: {item.get('message')}; "
+                "the typing of these files was not checked"
+            )
+    tail = (run.stderr.strip() or run.stdout.strip() or "no output").splitlines()[-3:]
+    return "stopped: " + "; ".join(tail)
 
 
 class Mypy(Analyzer):
@@ -50,7 +67,7 @@ class Mypy(Analyzer):
             tuple(args),
             job.root,
             timeout=job.timeout,
-            ok_exit=frozenset({0, 1}),
+            ok_exit=frozenset({0, 1, _BLOCKED}),
             interpreter=job.python,
             env={"MYPY_FORCE_COLOR": "0"},
             cache=job.cache,
@@ -64,6 +81,8 @@ class Mypy(Analyzer):
         """One finding per error line (notes that follow an error are part of it)."""
         wanted = set(job.files)
         found: list[Raw] = []
+        if run.exit_code == _BLOCKED:
+            raise ToolError(self.name, _blocked(run), retryable=False)
         for line in run.stdout.splitlines():
             if not line.strip():
                 continue

@@ -45,13 +45,12 @@ _NOTES = frozenset({"S101", "S110", "S112", "S311", "S404", "S603", "S607", "B90
 
 def severity(code: str) -> Severity:
     """The severity of a ruff rule, by the family's meaning and a list of known cases."""
-    if code in _ERRORS or code.startswith("PLE"):
+    family = code.rstrip("0123456789")
+    if code in _ERRORS or family == "PLE":
         return "error"
     if code in _NOTES:
         return "note"
-    if code.startswith(("S", "F", "B")):
-        return "warning"
-    if code.startswith(("C90", "C901")):
+    if family in ("S", "F", "B") or code.startswith("C90"):
         return "warning"
     return "note"  # performance and style
 

@@ -1,0 +1,1 @@
+"""A small shop: a catalogue in SQLite, carts, prices, an admin console."""

@@ -1,0 +1,135 @@
+"""The review's plan: a pure function of the inventory and the goal's review spec."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from callsheet.events.catalog import ReviewSpec
+from callsheet.review.inventory import Inventory, SourceFile
+from callsheet.review.plan import (
+    ANALYST,
+    MAX_GROUPS,
+    REPORTER,
+    SMALL_LINES,
+    VERIFIER,
+    module_groups,
+    plan_review,
+)
+
+
+def source(path: str, lines: int, *, test: bool = False, parses: bool = True) -> SourceFile:
+    return SourceFile(
+        path=path, lines=lines, size=lines * 30, sha256="0" * 64, test=test, parses=parses
+    )
+
+
+def inventory(*files: SourceFile) -> Inventory:
+    return Inventory(root="/src/project", files=list(files))
+
+
+SPEC = ReviewSpec(path="/src/project")
+
+
+def test_a_small_codebase_goes_to_one_worker_for_every_perspective() -> None:
+    plan = plan_review(
+        inventory(source("a.py", 300), source("tests/test_a.py", 50, test=True)), SPEC, "g"
+    )
+    ids = [t.task_id for t in plan.tasks]
+    assert ids == ["analyze", "verify", "report"]
+    analyze, verify, report = plan.tasks
+    assert analyze.role == ANALYST
+    assert analyze.inputs["perspectives"] == ["security", "bugs", "complexity", "style", "tests"]
+    assert analyze.inputs["files"] == ["a.py", "tests/test_a.py"]
+    assert analyze.inputs["test_files"] == ["tests/test_a.py"]
+    assert analyze.inputs["sizes"] == [300, 50]
+    assert verify.role == VERIFIER and verify.depends_on == ["analyze"]
+    assert report.role == REPORTER and report.depends_on == ["verify"]
+    assert "small enough for one worker" in plan.rationale
+
+
+def test_split_perspective_makes_a_task_per_perspective_however_small() -> None:
+    spec = msgspec.structs.replace(SPEC, split="perspective")
+    plan = plan_review(inventory(source("a.py", 30)), spec, "g")
+    analysis = [t.task_id for t in plan.tasks if t.role == ANALYST]
+    assert analysis == [
+        "analyze-tests",
+        "analyze-security",
+        "analyze-bugs",
+        "analyze-complexity",
+        "analyze-style",
+    ]
+    (verify,) = [t for t in plan.tasks if t.role == VERIFIER]
+    assert set(verify.depends_on) == set(analysis)
+
+
+def test_a_large_codebase_is_split_by_module_group_sized_by_lines() -> None:
+    files = [source(f"pkg{p}/m{i}.py", 500) for p in range(4) for i in range(4)]  # 8000 lines
+    files.append(source("tests/test_x.py", 400, test=True))
+    spec = msgspec.structs.replace(SPEC, lines_per_task=2000)
+    plan = plan_review(inventory(*files), spec, "g")
+    groups = sorted(
+        {
+            t.task_id.rsplit("-", 1)[-1]
+            for t in plan.tasks
+            if t.task_id.startswith("analyze-security")
+        }
+    )
+    assert groups == ["01", "02", "03", "04", "05"]
+    security = [t for t in plan.tasks if t.task_id.startswith("analyze-security")]
+    assert [t.inputs["lines"] for t in security] == [2000, 2000, 2000, 2000, 400]
+    # A module group keeps a folder together.
+    assert {f.split("/")[0] for f in security[0].inputs["files"]} == {"pkg0"}
+    tests = next(t for t in plan.tasks if t.task_id == "analyze-tests")
+    assert tests.inputs["perspectives"] == ["tests"] and len(tests.inputs["files"]) == len(files)
+    assert tests.priority < security[0].priority  # the longest starts first
+    verify = [t for t in plan.tasks if t.role == VERIFIER]
+    assert len(verify) == 5
+    assert verify[0].depends_on == [
+        "analyze-tests",
+        "analyze-security-01",
+        "analyze-bugs-01",
+        "analyze-complexity-01",
+        "analyze-style-01",
+    ]
+    report = plan.tasks[-1]
+    assert report.role == REPORTER and report.depends_on == [t.task_id for t in verify]
+    assert "5 module group(s)" in plan.rationale
+
+
+def test_the_number_of_groups_is_bounded() -> None:
+    files = [source(f"p{i:03d}/m.py", 1000) for i in range(200)]
+    groups = module_groups(files, 100)
+    assert len(groups) <= MAX_GROUPS
+    assert sum(len(g) for g in groups) == 200
+
+
+def test_perspectives_not_asked_for_are_not_planned() -> None:
+    spec = msgspec.structs.replace(SPEC, perspectives=["security"], split="perspective")
+    plan = plan_review(inventory(source("a.py", 30)), spec, "g")
+    assert [t.task_id for t in plan.tasks] == ["analyze-security", "verify", "report"]
+
+
+def test_files_that_do_not_parse_are_verified_from_the_inventory() -> None:
+    plan = plan_review(inventory(source("a.py", 30), source("bad.py", 3, parses=False)), SPEC, "g")
+    analyze = plan.tasks[0]
+    assert analyze.inputs["files"] == ["a.py"]
+    verify = plan.tasks[1]
+    assert verify.depends_on == ["inventory", "analyze"]
+    assert verify.inputs["files"] == ["a.py", "bad.py"]
+
+
+def test_nothing_to_analyse() -> None:
+    empty = plan_review(inventory(), SPEC, "g")
+    assert [t.task_id for t in empty.tasks] == ["report"]
+    assert empty.tasks[0].depends_on == []
+    broken = plan_review(inventory(source("bad.py", 3, parses=False)), SPEC, "g")
+    assert [t.task_id for t in broken.tasks] == ["verify", "report"]
+    assert broken.tasks[0].depends_on == ["inventory"]
+
+
+@pytest.mark.parametrize("lines", [SMALL_LINES - 1, SMALL_LINES])
+def test_the_plan_is_deterministic(lines: int) -> None:
+    inv = inventory(source("a/x.py", lines // 2), source("b/y.py", lines - lines // 2))
+    assert plan_review(inv, SPEC, "g") == plan_review(inv, SPEC, "g")
+    assert (len(plan_review(inv, SPEC, "g").tasks) == 3) == (lines < SMALL_LINES)
