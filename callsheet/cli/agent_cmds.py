@@ -12,6 +12,7 @@ import click
 
 from callsheet.agents import Agent, AgentRuntime, queue_depth
 from callsheet.agents.handlers import HandlerDefinitionError
+from callsheet.agents.start import START_POLICIES
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.crew import FailurePolicy, build_crew, worker_class
 from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData
@@ -52,8 +53,10 @@ async def _serve(agents: list[Agent], announce: str, leader_ttl: float | None = 
         )
 
 
-def load_agent_class(target: str, role: str | None, lease: float | None) -> type[Agent]:
-    """Import the agent class MODULE:CLASS, subclassed with a role and lease if given."""
+def load_agent_class(
+    target: str, role: str | None, lease: float | None, start_from: str | None = None
+) -> type[Agent]:
+    """Import the agent class MODULE:CLASS, subclassed with a role, lease, start policy if given."""
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` would: modules of the project folder
     module_name, _, attr = target.partition(":")
@@ -71,6 +74,8 @@ def load_agent_class(target: str, role: str | None, lease: float | None) -> type
         extra["role"] = role
     if lease is not None:
         extra["lease_seconds"] = lease
+    if start_from is not None:
+        extra["start_from"] = start_from
     if extra:
         try:
             cls = type(cls.__name__, (cls,), extra)
@@ -90,6 +95,16 @@ def agent() -> None:
 @click.option("--role", default=None, help="Role for a worker class that has none.")
 @click.option("--lease", type=click.FloatRange(min=0.1), default=None, help="Lease, seconds.")
 @click.option("--leader-ttl", type=click.FloatRange(min=0.5), default=None, help=_LEADER_TTL_HELP)
+@click.option(
+    "--start-from",
+    type=click.Choice(START_POLICIES),
+    default=None,
+    help="Where its @on handlers begin the first time it runs under its durable name: "
+    "'history' handles every event of the log, 'now' only events appended after that first "
+    "start (its views are still folded from the whole log). Default: the class's start_from; "
+    "an observer starts now, the crew's kinds (controller, supervisor, reviewer, worker) "
+    "process the history. A later run always continues from where it stopped.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def agent_run(
     target: str,
@@ -97,11 +112,16 @@ def agent_run(
     role: str | None,
     lease: float | None,
     leader_ttl: float | None,
+    start_from: str | None,
     log_level: str,
 ) -> None:
-    """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM."""
+    """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM.
+
+    An observer started for the first time reacts only to events appended from then on
+    (see --start-from); its views are folded from the whole log.
+    """
     _logging(log_level)
-    cls = load_agent_class(target, role, lease)
+    cls = load_agent_class(target, role, lease, start_from)
     try:
         instance = cls(name)
     except (HandlerDefinitionError, ValueError, TypeError) as exc:
