@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -53,7 +54,9 @@ async def open_store(*, quiet: bool = False) -> AsyncIterator[EventStore]:
     try:
         yield await EventStore.open(nc, store_config())
     finally:
-        await nc.drain()
+        # Every append was acknowledged by now. Draining would also wait, up to 30 s, for
+        # the messages of any subscription that nobody reads any more (a read cut short).
+        await nc.close()
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
@@ -62,6 +65,11 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())  # type: ignore[arg-type]
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a tool killed by SIGPIPE does;
+        # stdout goes to /dev/null so that the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
     except EventError as exc:
         fail(str(exc), EXIT_INVALID)
     except (BrokerError, StoreError) as exc:

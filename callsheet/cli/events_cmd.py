@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import click
@@ -102,7 +103,7 @@ def events(
                         count += 1
                         if limit is not None and count >= limit:
                             return
-            async for stored in store.read(
+            reading = store.read(
                 goal_id=goal_id,
                 task_id=task_id,
                 types=types,
@@ -110,10 +111,12 @@ def events(
                 until_seq=until_seq,
                 since=since_utc,
                 until=until_utc,
-            ):
-                show(stored)
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+            )
+            async with contextlib.aclosing(reading):  # stopped early: its consumer goes now
+                async for stored in reading:
+                    show(stored)
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
 
     run(main)
