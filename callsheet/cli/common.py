@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
@@ -18,8 +19,17 @@ from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import EventStore
 from callsheet.events.stream import DEFAULT_STREAM, StoreConfig
 from callsheet.events.subjects import DEFAULT_ROOT
+from callsheet.events.times import TimeFormatError, parse_time
 
-__all__ = ["EXIT_INVALID", "EXIT_RUNTIME", "fail", "open_store", "run", "store_config"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_RUNTIME",
+    "fail",
+    "open_store",
+    "run",
+    "store_config",
+    "time_value",
+]
 
 EXIT_INVALID = 2
 """Exit code for input the user must fix (also click's usage errors)."""
@@ -34,6 +44,16 @@ def fail(message: str, code: int = EXIT_RUNTIME) -> NoReturn:
     """Print a one-line error to stderr and exit."""
     click.echo(f"callsheet: error: {message}", err=True)
     sys.exit(code)
+
+
+def time_value(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Option callback of every option that takes a time (``parse_time``): aware, or None."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except TimeFormatError as exc:
+        fail(f"{param.opts[0]} {exc}", EXIT_INVALID)
 
 
 def store_config() -> StoreConfig:

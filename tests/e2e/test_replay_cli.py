@@ -101,7 +101,7 @@ def test_human_output(env: dict[str, str]) -> None:
     [
         (["replay", "nope", "--goal", GOAL], "unknown projection 'nope'"),
         (["replay", "board", "--goal", GOAL, "--until", "soon"], "--until 'soon'"),
-        (["replay", "board", "--goal", GOAL, "--until", "2026-01-01T00:00:00"], "UTC offset"),
+        (["replay", "board", "--goal", GOAL, "--until", "2026-13-01T00:00:00"], "ISO 8601 time"),
         (["replay", "board", "--goal", GOAL, "--until", str(ULID())], "no event with id"),
         (["replay", "board", "--goal", "no-such-goal"], "goal 'no-such-goal' has no events"),
         (["export", "--goal", "no-such-goal", "-o", "x.jsonl"], "has no events"),
