@@ -63,8 +63,9 @@ def load_agent_class(
     if not module_name or not attr:
         fail(f"{target!r} is not MODULE:CLASS (e.g. callsheet.crew:Supervisor)", EXIT_INVALID)
     try:
+        # A wrongly declared handler is found while the module defines the class.
         found: Any = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, HandlerDefinitionError) as exc:
         fail(f"cannot load {target}: {exc}", EXIT_INVALID)
     if not (isinstance(found, type) and issubclass(found, Agent)):
         fail(f"{target} is not an Agent subclass", EXIT_INVALID)

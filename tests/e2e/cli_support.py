@@ -26,12 +26,17 @@ def cli_env(nats_url: str, home: Path) -> dict[str, str]:
 
 
 def cli(
-    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
+    env: dict[str, str],
+    *args: str,
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``callsheet ARGS`` and capture its output; never raises on a non-zero exit."""
+    """Run ``callsheet ARGS`` (in ``cwd``) and capture its output; never raises on an exit code."""
     return subprocess.run(
         [*CLI, *args],
         env=env,
+        cwd=cwd,
         input=input,
         capture_output=True,
         text=True,
