@@ -1,4 +1,4 @@
-"""``callsheet agent run``, ``worker``, ``crew``, ``submit``, ``queues``: running the crew."""
+"""``callsheet agent run``, ``worker``, ``crew``, ``queues``: running the crew."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from callsheet.agents.handlers import HandlerDefinitionError
 from callsheet.agents.start import START_POLICIES
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.crew import FailurePolicy, build_crew, worker_class
-from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData
-from callsheet.events.envelope import Event
 
-__all__ = ["agent", "crew", "load_agent_class", "queues", "submit", "worker"]
+__all__ = ["agent", "crew", "load_agent_class", "queues", "worker"]
 
 _ROLES = "database,backend,frontend"
 
@@ -180,58 +178,6 @@ def crew(
         policy=FailurePolicy(fallback_roles={p[0]: p[1] for p in pairs}),
     )
     run(lambda: _serve(agents, "crew", leader_ttl))
-
-
-@click.command()
-@click.argument("title")
-@click.option("--goal", "goal_id", default=None, help="Goal id (default: a fresh one).")
-@click.option("--description", default="", help="What is wanted, in full.")
-@click.option("--constraint", "constraints", multiple=True, help="A constraint; repeatable.")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Budget, USD.")
-@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Budget, tokens.")
-@click.option("--wait/--no-wait", default=True, help="Follow the goal until it ends.")
-def submit(
-    title: str,
-    goal_id: str | None,
-    description: str,
-    constraints: tuple[str, ...],
-    max_cost: float | None,
-    max_tokens: int | None,
-    wait: bool,
-) -> None:
-    """Submit a goal to the crew's controller (and follow it until it ends)."""
-    from callsheet.cli.events_cmd import format_line
-    from callsheet.events.ids import new_event_id
-
-    goal = goal_id or "goal-" + new_event_id().lower()[-10:]
-    budget = None
-    if max_cost is not None or max_tokens is not None:
-        budget = Budget(max_cost_usd=max_cost, max_tokens=max_tokens)
-    event = GoalSubmitted.new(
-        data=GoalSubmittedData(
-            title=title, description=description, constraints=list(constraints), budget=budget
-        ),
-        goal_id=goal,
-        producer="cli",
-    )
-
-    async def main() -> None:
-        async with open_store() as store:
-            done = await store.append(event)
-            click.echo(f"goal {goal} submitted ({event.id} seq={done.seq})")
-            if not wait:
-                return
-            async with store.subscribe(goal_id=goal, from_seq=done.seq) as sub:
-                async for stored in sub:
-                    click.echo(format_line(stored))
-                    if _ends(stored.event):
-                        return
-
-    run(main)
-
-
-def _ends(event: Event) -> bool:
-    return event.event_type in ("goal.completed", "goal.rejected", "goal.cancelled")
 
 
 @click.command()

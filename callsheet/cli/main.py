@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from callsheet import __version__
-from callsheet.cli.agent_cmds import agent, crew, queues, submit, worker
+from callsheet.cli.agent_cmds import agent, crew, queues, worker
 from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
@@ -14,6 +14,7 @@ from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.submit_cmd import submit
 from callsheet.cli.trace_cmd import trace
 
 __all__ = ["cli", "main"]
