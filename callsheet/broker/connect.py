@@ -34,7 +34,8 @@ def resolve_url(project_dir: Path | None = None, *, autostart: bool = True) -> t
     is not running and ``autostart`` is true.
 
     Args:
-        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        project_dir: Project folder; by default ``$CALLSHEET_HOME`` or the one found
+            from the current directory up (see ``daemon.default_project_dir``).
         autostart: Start the embedded broker if it is not running.
 
     Raises:

@@ -43,7 +43,7 @@ _LEADER_TTL_HELP = (
 
 
 async def _serve(agents: list[Agent], announce: str, leader_ttl: float | None = None) -> None:
-    async with open_store(quiet=True) as store:
+    async with open_store() as store:
         runtime = AgentRuntime(store, agents, leader_ttl=leader_ttl)
         # "ready" once the consumers exist, so that a parent process can wait for it.
         await runtime.run_until_signalled(
@@ -186,7 +186,7 @@ def queues(roles: str) -> None:
     """Work waiting and in flight in each role's queue."""
 
     async def main() -> None:
-        async with open_store(quiet=True) as store:
+        async with open_store() as store:
             js = store.nc.jetstream()
             heads = ("waiting", "in flight", "redelivered", "idle workers")
             click.echo(f"{'role':<16} " + " ".join(f"{h:>12}" for h in heads))

@@ -13,7 +13,8 @@ from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
-from callsheet.broker.connect import connect, resolve_url
+from callsheet.broker import daemon
+from callsheet.broker.connect import ENV_URL, connect, resolve_url
 from callsheet.broker.errors import BrokerError
 from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import EventStore
@@ -65,11 +66,24 @@ def store_config() -> StoreConfig:
 
 
 @asynccontextmanager
-async def open_store(*, quiet: bool = False) -> AsyncIterator[EventStore]:
-    """Connect (starting the embedded broker if needed) and open the log."""
+async def open_store() -> AsyncIterator[EventStore]:
+    """Connect (starting the embedded broker if needed) and open the log.
+
+    A new embedded server is always announced on stderr, with its folder: a command run
+    outside the project would otherwise silently get a server (and a log) of its own.
+    """
+    folder = daemon.state_dir()
+    new_project = not folder.is_dir()
     url, started = resolve_url()
-    if started and not quiet:
-        click.echo(f"callsheet: started the embedded nats-server at {url}", err=True)
+    if started:
+        why = ""
+        if new_project:
+            why = f" (a new project: no {daemon.STATE_DIR}/ here or above, no {ENV_URL})"
+        click.echo(
+            f"callsheet: started the embedded nats-server at {url}, data in {folder}{why}; "
+            "stop it with `callsheet down`",
+            err=True,
+        )
     nc = await connect(url, name="callsheet-cli")
     try:
         yield await EventStore.open(nc, store_config())

@@ -91,7 +91,7 @@ def redrive_cmd(
         fail(f"cannot create {target}: {exc}", EXIT_INVALID)
 
     async def main() -> RedriveReport:
-        async with open_store(quiet=True) as store:
+        async with open_store() as store:
             events = [s async for s in store.read(goal_id=goal_id)]
         if not events:
             fail(f"goal {goal_id!r} has no events", EXIT_INVALID)
