@@ -212,7 +212,7 @@ def test_redrive_of_the_workers(env: dict[str, str]) -> None:
     # A worker changed on purpose (it ignores checkpoints) parts at the resumed delivery.
     out = cli(
         env,
-        *("redrive", "examples.redrive.changed_worker:ForgetfulWorker", "--goal", GOAL),
+        *("redrive", "callsheet.examples.redrive.changed_worker:ForgetfulWorker", "--goal", GOAL),
         *("--role", resumed.rsplit("-", 1)[0], "--name", resumed),
         *("--arg", "step_seconds=0.1"),
     )
