@@ -104,3 +104,16 @@ def test_a_handler_without_an_event_annotation_is_a_one_line_error(
         "callsheet: error: cannot load bad_agent:Bad: handler noted names no event type: "
         "pass types to @on or annotate its event"
     )
+
+
+def test_demo_refuses_a_goal_that_already_has_events(env: dict[str, str]) -> None:
+    data = '{"title": "an earlier run"}'
+    assert cli(env, "publish", "goal.submitted", "--goal", "g1", "--data", data).returncode == 0
+    out = cli(env, "demo", "--goal", "g1", "--timeout", "30")
+    assert out.returncode == 2, out.stdout
+    assert one_line(out.stderr) == (
+        "callsheet: error: goal 'g1' already has events (an earlier run): leave --goal out for "
+        "a fresh goal, or look at that run with `callsheet events --goal g1`"
+    )
+    assert out.stdout == ""  # no crew was started, nothing was submitted
+    assert len(cli(env, "events", "--goal", "g1").stdout.splitlines()) == 1
