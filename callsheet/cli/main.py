@@ -25,8 +25,13 @@ __all__ = ["cli", "main"]
 def cli() -> None:
     """callsheet: event-sourced choreography for teams of AI agents, on NATS JetStream.
 
-    Without CALLSHEET_NATS_URL, commands use the project's embedded nats-server
-    (started on first use; data in ./.callsheet, or in $CALLSHEET_HOME).
+    Without CALLSHEET_NATS_URL, commands use the project's embedded nats-server:
+    the project is $CALLSHEET_HOME, else the nearest folder from here up that holds
+    a .callsheet folder (as git finds .git), else here. The server is started on
+    first use (said on stderr, with its folder); its data is in .callsheet.
+
+    Times (--since, --until, --occurred-at) are ISO 8601: with Z or an offset, or
+    local time without one.
     """
 
 
