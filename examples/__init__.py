@@ -1,1 +1,5 @@
-"""Runnable examples: the coordination patterns, re-drive, an eventsourcing application."""
+"""Runnable examples: the coordination patterns and an eventsourcing application.
+
+The re-drive examples the README runs are installed with the package, in
+``callsheet.examples.redrive``.
+"""

@@ -4,6 +4,11 @@
 whole suite against an external server or cluster instead (``CALLSHEET_TEST_REPLICAS=3``
 for replicated streams); every test still gets its own stream,
 subject root and blob bucket, so runs never see each other's events.
+
+Tests never call a real model: ``ANTHROPIC_API_KEY`` (and the SDK's other credential,
+``ANTHROPIC_AUTH_TOKEN``) are removed from the environment before any test runs, so the
+crew, in this process and in every CLI subprocess (which inherit the environment), uses the
+offline model. ``--real-model`` keeps them, to run the suite against Claude on purpose.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from ulid import ULID
 from callsheet.events.store import EventStore
 from callsheet.events.stream import StoreConfig
 
+MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+"""Environment variables that would make the crew (or the SDK) call a real model."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -28,6 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("CALLSHEET_TEST_NATS_URL"),
         help="run against this NATS server (JetStream enabled) instead of starting one",
     )
+    parser.addoption(
+        "--real-model",
+        action="store_true",
+        default=False,
+        help="keep ANTHROPIC_API_KEY: let the crew call Claude (costs money); "
+        "without it the key is removed and every test uses the offline model",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Here rather than in a fixture: before any test, in-process or in a subprocess that
+    # inherits os.environ, can read the key.
+    if not config.getoption("--real-model"):
+        for name in MODEL_CREDENTIALS:
+            os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

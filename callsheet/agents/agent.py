@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from ulid import ULID
 
 from callsheet.agents.handlers import HandlerDefinitionError, HandlerSpec, collect
+from callsheet.agents.start import START_POLICIES, StartFrom
 from callsheet.events.envelope import Event
 from callsheet.projections import PROJECTIONS
 
@@ -30,6 +31,11 @@ class Agent:
       role, or the class name.
     - ``views``: projections (by registry name, e.g. ``board``) the runtime keeps
       up to date for it, folded from every event before its handlers run.
+    - ``start_from``: where its ``@on`` handlers begin the first time it runs
+      (see ``callsheet.agents.start``): ``history`` (every event of the log) or
+      ``now`` (only events appended after it first starts; its views are still
+      folded from the whole log). By default an observer starts ``now`` and the
+      crew's kinds (controller, supervisor, reviewer, worker) process the history.
     - ``lease_seconds``: the work queue's ack wait (the lease); heartbeats extend it.
     - ``max_in_flight``: most tasks one instance of the agent works on at once.
     - ``memory_version``: set it (and implement ``memory`` and ``restore``) when
@@ -46,6 +52,7 @@ class Agent:
     role: ClassVar[str | None] = None
     durable: ClassVar[str | None] = None
     views: ClassVar[tuple[str, ...]] = ()
+    start_from: ClassVar[StartFrom | None] = None
     lease_seconds: ClassVar[float] = 30.0
     max_in_flight: ClassVar[int] = 4
     memory_version: ClassVar[int | None] = None
@@ -66,6 +73,11 @@ class Agent:
                 raise HandlerDefinitionError(
                     f"{cls.__name__}.views names {name!r}; known: {', '.join(PROJECTIONS)}"
                 )
+        if cls.start_from is not None and cls.start_from not in START_POLICIES:
+            raise HandlerDefinitionError(
+                f"{cls.__name__}.start_from is {cls.start_from!r}; "
+                f"known: {', '.join(START_POLICIES)}"
+            )
         if cls.lease_seconds <= 0 or cls.max_in_flight < 1:
             raise HandlerDefinitionError(f"{cls.__name__}: lease and max_in_flight must be > 0")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
@@ -20,6 +21,9 @@ __all__ = [
     "queue_depth",
     "work_consumer_name",
 ]
+
+FirstPosition = Callable[[], Awaitable[int]]
+"""Gives the position of an agent that has none yet (see ``callsheet.agents.start``)."""
 
 OBSERVER_ACK_WAIT = 600.0
 """Seconds an observing agent may take over the events of one fetch before redelivery."""
@@ -66,14 +70,20 @@ async def ensure_work_queue(
 
 
 async def ensure_observer(
-    js: JetStreamContext, stream: str, name: str, filters: list[str]
+    js: JetStreamContext,
+    stream: str,
+    name: str,
+    filters: list[str],
+    first: FirstPosition | None = None,
 ) -> tuple[str, int]:
     """(Re)create an observing agent's consumer at its position; return it and the position.
 
     The position is the ack floor of the previous consumer of that name: every
     event up to it was handled. The consumer is made again from the next event,
     so events a crashed instance held are delivered at once instead of after
-    the ack wait (one instance of an observing agent runs at a time).
+    the ack wait (one instance of an observing agent runs at a time). With no
+    previous consumer (the agent's first start), the position is what ``first``
+    returns (its start policy), or 0.
     """
     consumer = consumer_name("agent", name)
     floor = 0
@@ -82,7 +92,8 @@ async def ensure_observer(
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         await js.delete_consumer(stream, consumer)
     except NotFoundError:
-        pass
+        if first is not None:
+            floor = await first()
     config = ConsumerConfig(
         durable_name=consumer,
         description=f"callsheet agent {name}",

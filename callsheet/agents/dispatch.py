@@ -34,7 +34,7 @@ from callsheet.agents.agent import Agent
 from callsheet.agents.consumers import ensure_work_queue
 from callsheet.agents.context import WorkContext
 from callsheet.agents.reactions import Reactor, describe
-from callsheet.agents.retry import fetch_batch, is_transient, pause
+from callsheet.agents.retry import fetch_work, is_transient, pause
 from callsheet.agents.topology import TopologyViolation
 from callsheet.agents.tracing import traceparent
 from callsheet.events.catalog import (
@@ -550,7 +550,7 @@ class WorkLoop:
             if free <= 0:
                 await asyncio.wait(self.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            msgs, attempt = await fetch_batch(psub, free, self.stopping, attempt)
+            msgs, attempt = await fetch_work(psub, free, self.stopping, attempt)
             runs = []
             for msg in msgs:
                 run = await self._decode(msg)

@@ -17,6 +17,7 @@ from callsheet.agents.leader import LeaderLease, LeadershipLost
 from callsheet.agents.memory import AgentSnapshots
 from callsheet.agents.reactions import Reactor, describe, error_event
 from callsheet.agents.retry import fetch_batch, is_transient, pause
+from callsheet.agents.start import first_position
 from callsheet.agents.topology import TopologyViolation
 from callsheet.events.envelope import Event
 from callsheet.events.errors import EventError, StoreError
@@ -44,7 +45,8 @@ class ObserverLoop:
       waited out and the same event is tried again.
     - On start, the views (and memory) are rebuilt up to the agent's position:
       from its last snapshot when there is a usable one (see ``memory``), else
-      from the start of the log.
+      from the start of the log. On its first start the position is given by
+      its start policy (``callsheet.agents.start``): 0, or the end of the log.
     """
 
     def __init__(
@@ -117,7 +119,11 @@ class ObserverLoop:
         """Create the consumer at the agent's position and rebuild its views up to it."""
         config = self.store.config
         consumer, floor = await ensure_observer(
-            self._js, config.stream, self.agent.durable_name(), self._filters()
+            self._js,
+            config.stream,
+            self.agent.durable_name(),
+            self._filters(),
+            first=lambda: first_position(self.store, self.agent),
         )
         if self.folds and floor:
             restored = None

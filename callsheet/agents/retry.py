@@ -12,7 +12,7 @@ from nats.js.client import JetStreamContext
 
 from callsheet.events.errors import AppendTimeout
 
-__all__ = ["fetch_batch", "is_transient", "pause"]
+__all__ = ["fetch_batch", "fetch_work", "is_transient", "pause"]
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.TimeoutError,
@@ -48,9 +48,14 @@ async def pause(attempt: int, stopping: asyncio.Event) -> bool:
 
 
 async def fetch_batch(
-    psub: JetStreamContext.PullSubscription, batch: int, stopping: asyncio.Event, failures: int
+    psub: JetStreamContext.PullSubscription,
+    batch: int,
+    stopping: asyncio.Event,
+    failures: int,
+    *,
+    timeout: float = 0.5,
 ) -> tuple[list[Msg], int]:
-    """Pull up to ``batch`` messages (waiting up to half a second for the first).
+    """Pull up to ``batch`` messages (waiting up to ``timeout`` seconds for the first).
 
     Returns:
         The messages (none when nothing came), and the count of consecutive
@@ -61,7 +66,7 @@ async def fetch_batch(
         Exception: Anything that is not a passing outage.
     """
     try:
-        return await psub.fetch(batch, timeout=0.5), 0
+        return await psub.fetch(batch, timeout=timeout), 0
     except nats.errors.TimeoutError:
         return [], 0
     except Exception as exc:
@@ -69,3 +74,23 @@ async def fetch_batch(
             raise
         await pause(failures, stopping)
         return [], failures + 1
+
+
+async def fetch_work(
+    psub: JetStreamContext.PullSubscription, batch: int, stopping: asyncio.Event, failures: int
+) -> tuple[list[Msg], int]:
+    """Like ``fetch_batch``, with a single pull request waiting on the server while idle.
+
+    nats-py's fetch of more than one message leaves two requests waiting (a no-wait
+    probe that lingers, then the long one), so each idle worker counted twice in its
+    queue's waiting pulls (``callsheet queues``). The first message is awaited alone;
+    more, when the queue holds more, follow at once.
+    """
+    msgs, failures = await fetch_batch(psub, 1, stopping, failures)
+    pending = msgs[0].metadata.num_pending if msgs else 0
+    if batch > 1 and pending:
+        more, failures = await fetch_batch(
+            psub, min(batch - 1, pending), stopping, failures, timeout=0.1
+        )
+        msgs += more
+    return msgs, failures

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats.errors
 from nats.aio.client import Client
@@ -21,6 +23,8 @@ ENV_URL = "CALLSHEET_NATS_URL"
 """Environment variable with the server URL (a comma-separated list for a cluster)."""
 
 _log = logging.getLogger(__name__)
+_PORTS = {"ws": 80, "wss": 443}
+"""Default ports of URL schemes other than nats:// and tls:// (4222)."""
 
 
 def resolve_url(project_dir: Path | None = None, *, autostart: bool = True) -> tuple[str, bool]:
@@ -30,7 +34,8 @@ def resolve_url(project_dir: Path | None = None, *, autostart: bool = True) -> t
     is not running and ``autostart`` is true.
 
     Args:
-        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        project_dir: Project folder; by default ``$CALLSHEET_HOME`` or the one found
+            from the current directory up (see ``daemon.default_project_dir``).
         autostart: Start the embedded broker if it is not running.
 
     Raises:
@@ -57,6 +62,35 @@ async def _log_error(exc: Exception) -> None:
     _log.debug("nats: %s", exc or type(exc).__name__)
 
 
+async def _refuses(server: str) -> bool:
+    """Whether every address of ``server`` actively refuses a TCP connection (nothing listens).
+
+    Anything else (it accepts, a timeout, a name that does not resolve) is False: then the
+    client's own connect decides, within its timeout.
+    """
+    parts = urlsplit(server if "://" in server else f"nats://{server}")
+    try:
+        host, port = parts.hostname or "localhost", parts.port or _PORTS.get(parts.scheme, 4222)
+    except ValueError:  # a port that is not a number: the client reports it
+        return False
+    loop = asyncio.get_running_loop()
+    try:
+        addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, address), 2.0)
+            except ConnectionRefusedError:
+                continue
+            except (OSError, TimeoutError):
+                return False
+            return False
+    return bool(addresses)
+
+
 async def connect(
     url: str, *, name: str = "callsheet", initial_timeout: float = 10.0, **kwargs: Any
 ) -> Client:
@@ -73,7 +107,8 @@ async def connect(
         The connected client; the caller closes or drains it.
 
     Raises:
-        BrokerError: No server could be reached within ``initial_timeout``.
+        BrokerError: Every server refused the connection (at once), or none could be
+            reached within ``initial_timeout``.
     """
     options: dict[str, Any] = {
         "name": name,
@@ -85,6 +120,10 @@ async def connect(
     }
     options.update(kwargs)
     servers = [part.strip() for part in url.split(",") if part.strip()]
+    # A refused connection is not worth the wait: nothing listens there (nats-py would
+    # retry it until the timeout). A server that accepts but is slow still gets the wait.
+    if servers and all(await asyncio.gather(*(_refuses(server) for server in servers))):
+        raise BrokerError(f"cannot reach NATS at {url}: connection refused")
     client = Client()
     try:
         # With unbounded reconnects nats-py would retry the first connection forever.

@@ -2,7 +2,9 @@
 
 State lives in ``<project>/.callsheet/``: the JetStream store in ``nats/``, the
 server's log in ``nats-server.log`` and ``broker.json`` with its pid and URLs.
-The project is ``$CALLSHEET_HOME``, or the current directory.
+The project is ``$CALLSHEET_HOME``, else found the way git finds its repository:
+the nearest folder, from the current one up, that holds a ``.callsheet/`` folder;
+else the current directory (where a first ``up`` creates one).
 """
 
 from __future__ import annotations
@@ -31,10 +33,21 @@ from callsheet.broker.process import (
     wait_healthy,
 )
 
-__all__ = ["ENV_HOME", "BrokerState", "default_project_dir", "down", "state_dir", "status", "up"]
+__all__ = [
+    "ENV_HOME",
+    "STATE_DIR",
+    "BrokerState",
+    "default_project_dir",
+    "down",
+    "state_dir",
+    "status",
+    "up",
+]
 
 ENV_HOME = "CALLSHEET_HOME"
-"""Environment variable naming the project folder (default: the current directory)."""
+"""Environment variable naming the project folder (default: found from the current one)."""
+STATE_DIR = ".callsheet"
+"""The folder of a project that holds its broker's state (and marks the project)."""
 
 _HOST = "127.0.0.1"
 _START_TIMEOUT = 15.0
@@ -57,14 +70,26 @@ class BrokerState:
 
 
 def default_project_dir() -> Path:
-    """The project folder: ``$CALLSHEET_HOME``, or the current directory."""
-    return Path(os.environ.get(ENV_HOME) or Path.cwd())
+    """The project folder: ``$CALLSHEET_HOME``, else the nearest with a ``.callsheet/`` up.
+
+    From the current directory up to the root, like git looking for ``.git``, so that
+    a command run in any subfolder of a project uses the project's broker; with none
+    found, the current directory.
+    """
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return Path(home)
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir():
+            return folder
+    return here
 
 
 def state_dir(project_dir: Path | None = None) -> Path:
     """The ``.callsheet`` folder of a project."""
     # Resolved: the store path is how running servers are recognised (``_serves``).
-    return (project_dir or default_project_dir()).resolve() / ".callsheet"
+    return (project_dir or default_project_dir()).resolve() / STATE_DIR
 
 
 @contextlib.contextmanager
@@ -263,7 +288,7 @@ def up(
     """Start the project's broker, or return the one already running.
 
     Args:
-        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        project_dir: Project folder; by default ``$CALLSHEET_HOME`` or the one found.
         port: Client port; by default a free one chosen by the server.
         timeout: Seconds to wait for a new server to be ready and healthy.
 
@@ -297,7 +322,7 @@ def down(project_dir: Path | None = None, *, timeout: float = _STOP_TIMEOUT) -> 
     """Stop the project's broker; the data stays.
 
     Args:
-        project_dir: Project folder; ``$CALLSHEET_HOME`` or the current directory by default.
+        project_dir: Project folder; by default ``$CALLSHEET_HOME`` or the one found.
         timeout: Seconds to wait for a graceful stop before killing the server.
 
     Returns:

@@ -1,4 +1,4 @@
-"""``callsheet agent run``, ``worker``, ``crew``, ``submit``, ``queues``: running the crew."""
+"""``callsheet agent run``, ``worker``, ``crew``, ``queues``: running the crew."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import click
 
 from callsheet.agents import Agent, AgentRuntime, queue_depth
 from callsheet.agents.handlers import HandlerDefinitionError
+from callsheet.agents.start import START_POLICIES
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.crew import FailurePolicy, build_crew, worker_class
-from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData
-from callsheet.events.envelope import Event
 
-__all__ = ["agent", "crew", "load_agent_class", "queues", "submit", "worker"]
+__all__ = ["agent", "crew", "load_agent_class", "queues", "worker"]
 
 _ROLES = "database,backend,frontend"
 
@@ -44,7 +43,7 @@ _LEADER_TTL_HELP = (
 
 
 async def _serve(agents: list[Agent], announce: str, leader_ttl: float | None = None) -> None:
-    async with open_store(quiet=True) as store:
+    async with open_store() as store:
         runtime = AgentRuntime(store, agents, leader_ttl=leader_ttl)
         # "ready" once the consumers exist, so that a parent process can wait for it.
         await runtime.run_until_signalled(
@@ -52,16 +51,19 @@ async def _serve(agents: list[Agent], announce: str, leader_ttl: float | None = 
         )
 
 
-def load_agent_class(target: str, role: str | None, lease: float | None) -> type[Agent]:
-    """Import the agent class MODULE:CLASS, subclassed with a role and lease if given."""
+def load_agent_class(
+    target: str, role: str | None, lease: float | None, start_from: str | None = None
+) -> type[Agent]:
+    """Import the agent class MODULE:CLASS, subclassed with a role, lease, start policy if given."""
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` would: modules of the project folder
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         fail(f"{target!r} is not MODULE:CLASS (e.g. callsheet.crew:Supervisor)", EXIT_INVALID)
     try:
+        # A wrongly declared handler is found while the module defines the class.
         found: Any = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, HandlerDefinitionError) as exc:
         fail(f"cannot load {target}: {exc}", EXIT_INVALID)
     if not (isinstance(found, type) and issubclass(found, Agent)):
         fail(f"{target} is not an Agent subclass", EXIT_INVALID)
@@ -71,6 +73,8 @@ def load_agent_class(target: str, role: str | None, lease: float | None) -> type
         extra["role"] = role
     if lease is not None:
         extra["lease_seconds"] = lease
+    if start_from is not None:
+        extra["start_from"] = start_from
     if extra:
         try:
             cls = type(cls.__name__, (cls,), extra)
@@ -90,6 +94,16 @@ def agent() -> None:
 @click.option("--role", default=None, help="Role for a worker class that has none.")
 @click.option("--lease", type=click.FloatRange(min=0.1), default=None, help="Lease, seconds.")
 @click.option("--leader-ttl", type=click.FloatRange(min=0.5), default=None, help=_LEADER_TTL_HELP)
+@click.option(
+    "--start-from",
+    type=click.Choice(START_POLICIES),
+    default=None,
+    help="Where its @on handlers begin the first time it runs under its durable name: "
+    "'history' handles every event of the log, 'now' only events appended after that first "
+    "start (its views are still folded from the whole log). Default: the class's start_from; "
+    "an observer starts now, the crew's kinds (controller, supervisor, reviewer, worker) "
+    "process the history. A later run always continues from where it stopped.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def agent_run(
     target: str,
@@ -97,11 +111,16 @@ def agent_run(
     role: str | None,
     lease: float | None,
     leader_ttl: float | None,
+    start_from: str | None,
     log_level: str,
 ) -> None:
-    """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM."""
+    """Run the agent class TARGET (MODULE:CLASS) until SIGINT or SIGTERM.
+
+    An observer started for the first time reacts only to events appended from then on
+    (see --start-from); its views are folded from the whole log.
+    """
     _logging(log_level)
-    cls = load_agent_class(target, role, lease)
+    cls = load_agent_class(target, role, lease, start_from)
     try:
         instance = cls(name)
     except (HandlerDefinitionError, ValueError, TypeError) as exc:
@@ -162,64 +181,12 @@ def crew(
 
 
 @click.command()
-@click.argument("title")
-@click.option("--goal", "goal_id", default=None, help="Goal id (default: a fresh one).")
-@click.option("--description", default="", help="What is wanted, in full.")
-@click.option("--constraint", "constraints", multiple=True, help="A constraint; repeatable.")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Budget, USD.")
-@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Budget, tokens.")
-@click.option("--wait/--no-wait", default=True, help="Follow the goal until it ends.")
-def submit(
-    title: str,
-    goal_id: str | None,
-    description: str,
-    constraints: tuple[str, ...],
-    max_cost: float | None,
-    max_tokens: int | None,
-    wait: bool,
-) -> None:
-    """Submit a goal to the crew's controller (and follow it until it ends)."""
-    from callsheet.cli.events_cmd import format_line
-    from callsheet.events.ids import new_event_id
-
-    goal = goal_id or "goal-" + new_event_id().lower()[-10:]
-    budget = None
-    if max_cost is not None or max_tokens is not None:
-        budget = Budget(max_cost_usd=max_cost, max_tokens=max_tokens)
-    event = GoalSubmitted.new(
-        data=GoalSubmittedData(
-            title=title, description=description, constraints=list(constraints), budget=budget
-        ),
-        goal_id=goal,
-        producer="cli",
-    )
-
-    async def main() -> None:
-        async with open_store() as store:
-            done = await store.append(event)
-            click.echo(f"goal {goal} submitted ({event.id} seq={done.seq})")
-            if not wait:
-                return
-            async with store.subscribe(goal_id=goal, from_seq=done.seq) as sub:
-                async for stored in sub:
-                    click.echo(format_line(stored))
-                    if _ends(stored.event):
-                        return
-
-    run(main)
-
-
-def _ends(event: Event) -> bool:
-    return event.event_type in ("goal.completed", "goal.rejected", "goal.cancelled")
-
-
-@click.command()
 @click.option("--roles", default=_ROLES, show_default=True, help="Roles to show.")
 def queues(roles: str) -> None:
     """Work waiting and in flight in each role's queue."""
 
     async def main() -> None:
-        async with open_store(quiet=True) as store:
+        async with open_store() as store:
             js = store.nc.jetstream()
             heads = ("waiting", "in flight", "redelivered", "idle workers")
             click.echo(f"{'role':<16} " + " ".join(f"{h:>12}" for h in heads))

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
-from callsheet.broker.connect import connect, resolve_url
+from callsheet.broker import daemon
+from callsheet.broker.connect import ENV_URL, connect, resolve_url
 from callsheet.broker.errors import BrokerError
 from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import EventStore
 from callsheet.events.stream import DEFAULT_STREAM, StoreConfig
 from callsheet.events.subjects import DEFAULT_ROOT
+from callsheet.events.times import TimeFormatError, parse_time
 
-__all__ = ["EXIT_INVALID", "EXIT_RUNTIME", "fail", "open_store", "run", "store_config"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_RUNTIME",
+    "fail",
+    "open_store",
+    "run",
+    "store_config",
+    "time_value",
+]
 
 EXIT_INVALID = 2
 """Exit code for input the user must fix (also click's usage errors)."""
@@ -35,6 +47,16 @@ def fail(message: str, code: int = EXIT_RUNTIME) -> NoReturn:
     sys.exit(code)
 
 
+def time_value(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Option callback of every option that takes a time (``parse_time``): aware, or None."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except TimeFormatError as exc:
+        fail(f"{param.opts[0]} {exc}", EXIT_INVALID)
+
+
 def store_config() -> StoreConfig:
     """Store configuration, from ``CALLSHEET_STREAM`` and ``CALLSHEET_SUBJECT_ROOT``."""
     return StoreConfig(
@@ -44,16 +66,31 @@ def store_config() -> StoreConfig:
 
 
 @asynccontextmanager
-async def open_store(*, quiet: bool = False) -> AsyncIterator[EventStore]:
-    """Connect (starting the embedded broker if needed) and open the log."""
+async def open_store() -> AsyncIterator[EventStore]:
+    """Connect (starting the embedded broker if needed) and open the log.
+
+    A new embedded server is always announced on stderr, with its folder: a command run
+    outside the project would otherwise silently get a server (and a log) of its own.
+    """
+    folder = daemon.state_dir()
+    new_project = not folder.is_dir()
     url, started = resolve_url()
-    if started and not quiet:
-        click.echo(f"callsheet: started the embedded nats-server at {url}", err=True)
+    if started:
+        why = ""
+        if new_project:
+            why = f" (a new project: no {daemon.STATE_DIR}/ here or above, no {ENV_URL})"
+        click.echo(
+            f"callsheet: started the embedded nats-server at {url}, data in {folder}{why}; "
+            "stop it with `callsheet down`",
+            err=True,
+        )
     nc = await connect(url, name="callsheet-cli")
     try:
         yield await EventStore.open(nc, store_config())
     finally:
-        await nc.drain()
+        # Every append was acknowledged by now. Draining would also wait, up to 30 s, for
+        # the messages of any subscription that nobody reads any more (a read cut short).
+        await nc.close()
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
@@ -62,6 +99,11 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())  # type: ignore[arg-type]
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a tool killed by SIGPIPE does;
+        # stdout goes to /dev/null so that the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
     except EventError as exc:
         fail(str(exc), EXIT_INVALID)
     except (BrokerError, StoreError) as exc:

@@ -11,6 +11,7 @@ checkpoint; the goal completes, and a summary points to the events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 import click
 
 from callsheet.agents import AgentRuntime
-from callsheet.cli.common import open_store, run
+from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.crew import Controller, Supervisor
 from callsheet.events.catalog import (
     GoalSubmitted,
@@ -42,6 +43,8 @@ WORKERS = (
     ("backend", "backend-2"),
     ("frontend", "frontend-1"),
 )
+CHANGED_SUPERVISOR = "callsheet.examples.redrive.changed_supervisor:EagerSupervisor"
+CHANGED_WORKER = "callsheet.examples.redrive.changed_worker:ForgetfulWorker"
 VICTIM_TASK = "api"
 TITLE = "Build a user authentication system"
 
@@ -162,7 +165,9 @@ async def _follow(
 
 
 @click.command()
-@click.option("--goal", "goal_id", default=None, help="Goal id; a fresh one by default.")
+@click.option(
+    "--goal", "goal_id", default=None, help="Goal id, new to the log; a fresh one by default."
+)
 @click.option(
     "--lease",
     type=click.FloatRange(min=0.5),
@@ -181,6 +186,12 @@ def demo(
 
     async def main() -> None:
         async with open_store() as store:
+            if await _has_events(store, goal):
+                fail(
+                    f"goal {goal!r} already has events (an earlier run): leave --goal out for "
+                    f"a fresh goal, or look at that run with `callsheet events --goal {goal}`",
+                    EXIT_INVALID,
+                )
             url = store.nc.connected_url
             assert url is not None
             server = f"nats://{url.hostname}:{url.port}"
@@ -218,6 +229,15 @@ def demo(
     run(main)
 
 
+async def _has_events(store: EventStore, goal: str) -> bool:
+    # Running a goal again would replay its old events as if they were new ones.
+    reading = store.read(goal_id=goal)
+    async with contextlib.aclosing(reading):
+        async for _ in reading:
+            return True
+    return False
+
+
 def _summary(goal: str, state: _Run, lease: float, step_seconds: float) -> None:
     board = state.board
     elapsed = time.perf_counter() - state.started
@@ -240,12 +260,19 @@ def _summary(goal: str, state: _Run, lease: float, step_seconds: float) -> None:
     click.echo(f"  callsheet replay board --goal {goal} --diff")
     if last is not None:
         click.echo(f"  callsheet why {last.event.id}")
-    click.echo(
-        f"  callsheet redrive callsheet.crew:Supervisor --goal {goal} --arg lease_seconds={lease:g}"
-    )
+    supervisor = f"--goal {goal} --arg lease_seconds={lease:g}"
+    worker = ""
     if state.resumed_by:
         role = next((r for r, n in WORKERS if n == state.resumed_by), "backend")
-        click.echo(
-            f"  callsheet redrive callsheet.crew:SpecialistWorker --role {role} "
-            f"--name {state.resumed_by} --goal {goal} --arg step_seconds={step_seconds:g}"
+        worker = (
+            f"--role {role} --name {state.resumed_by} --goal {goal} "
+            f"--arg step_seconds={step_seconds:g}"
         )
+    click.echo("re-drive it (no model is called; identical to the log):")
+    click.echo(f"  callsheet redrive callsheet.crew:Supervisor {supervisor}")
+    if worker:
+        click.echo(f"  callsheet redrive callsheet.crew:SpecialistWorker {worker}")
+    click.echo("re-drive agents changed on purpose (each parts from the log, exit 3):")
+    click.echo(f"  callsheet redrive {CHANGED_SUPERVISOR} {supervisor}")
+    if worker:
+        click.echo(f"  callsheet redrive {CHANGED_WORKER} {worker}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import click
 import msgspec
 
-from callsheet.cli.common import open_store, run
+from callsheet.cli.common import open_store, run, time_value
 from callsheet.events.catalog import AggregateRecorded
 from callsheet.events.codec import to_dict
 from callsheet.events.store import StoredEvent
+from callsheet.events.times import TIME_HELP
 
 __all__ = ["events", "format_line"]
 
@@ -52,8 +54,12 @@ def _aggregate_gist(event: AggregateRecorded) -> str:
 )
 @click.option("--from-seq", type=click.IntRange(min=1), default=None, help="First sequence.")
 @click.option("--until-seq", type=click.IntRange(min=1), default=None, help="Last sequence.")
-@click.option("--since", type=click.DateTime(), default=None, help="Stored at or after (local).")
-@click.option("--until", type=click.DateTime(), default=None, help="Stored at or before (local).")
+@click.option(
+    "--since", callback=time_value, metavar="TIME", help=f"Stored at or after this {TIME_HELP}."
+)
+@click.option(
+    "--until", callback=time_value, metavar="TIME", help=f"Stored at or before this {TIME_HELP}."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -76,8 +82,6 @@ def events(
             raise click.BadParameter(f"{value!r} must be 'category.action'", param_hint=name)
     if follow and (until_seq is not None or until is not None):
         raise click.UsageError("--follow cannot be combined with --until or --until-seq")
-    since_utc = since.astimezone() if since else None
-    until_utc = until.astimezone() if until else None
 
     def show(stored: StoredEvent) -> None:
         if as_json:
@@ -95,25 +99,27 @@ def events(
                     task_id=task_id,
                     types=types,
                     from_seq=from_seq,
-                    since=since_utc,
+                    since=since,
                 ) as sub:
                     async for stored in sub:
                         show(stored)
                         count += 1
                         if limit is not None and count >= limit:
                             return
-            async for stored in store.read(
+            reading = store.read(
                 goal_id=goal_id,
                 task_id=task_id,
                 types=types,
                 from_seq=from_seq,
                 until_seq=until_seq,
-                since=since_utc,
-                until=until_utc,
-            ):
-                show(stored)
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+                since=since,
+                until=until,
+            )
+            async with contextlib.aclosing(reading):  # stopped early: its consumer goes now
+                async for stored in reading:
+                    show(stored)
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
 
     run(main)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from callsheet import __version__
-from callsheet.cli.agent_cmds import agent, crew, queues, submit, worker
+from callsheet.cli.agent_cmds import agent, crew, queues, worker
 from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
@@ -15,6 +15,7 @@ from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.submit_cmd import submit
 from callsheet.cli.trace_cmd import trace
 
 __all__ = ["cli", "main"]
@@ -25,8 +26,13 @@ __all__ = ["cli", "main"]
 def cli() -> None:
     """callsheet: event-sourced choreography for teams of AI agents, on NATS JetStream.
 
-    Without CALLSHEET_NATS_URL, commands use the project's embedded nats-server
-    (started on first use; data in ./.callsheet, or in $CALLSHEET_HOME).
+    Without CALLSHEET_NATS_URL, commands use the project's embedded nats-server:
+    the project is $CALLSHEET_HOME, else the nearest folder from here up that holds
+    a .callsheet folder (as git finds .git), else here. The server is started on
+    first use (said on stderr, with its folder); its data is in .callsheet.
+
+    Times (--since, --until, --occurred-at) are ISO 8601: with Z or an offset, or
+    local time without one.
     """
 
 

@@ -10,11 +10,12 @@ from typing import Any
 import click
 import msgspec
 
-from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.cli.common import EXIT_INVALID, fail, open_store, run, time_value
 from callsheet.events.catalog import EVENT_TYPES
 from callsheet.events.codec import decode
 from callsheet.events.errors import EventDecodeError
 from callsheet.events.ids import new_event_id
+from callsheet.events.times import TIME_HELP
 
 __all__ = ["publish"]
 
@@ -47,8 +48,10 @@ def _load_json(value: str, what: str) -> Any:
 @click.option("--id", "event_id", default=None, help="Event id (ULID); fresh by default.")
 @click.option(
     "--occurred-at",
+    callback=time_value,
+    metavar="TIME",
     default=None,
-    help="RFC 3339 time with offset; now by default. With --id, makes a retry idempotent.",
+    help=f"When it happened, an {TIME_HELP}; now by default. With --id, makes a retry idempotent.",
 )
 @click.option(
     "--expect-seq",
@@ -66,7 +69,7 @@ def publish(
     causation_id: str | None,
     correlation_id: str | None,
     event_id: str | None,
-    occurred_at: str | None,
+    occurred_at: datetime | None,
     expect_seq: int | None,
     as_json: bool,
 ) -> None:

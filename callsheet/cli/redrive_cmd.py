@@ -9,7 +9,7 @@ import click
 
 from callsheet.cli.agent_cmds import load_agent_class
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
-from callsheet.replay.redrive import RedriveReport, redrive
+from callsheet.replay.redrive import RedriveReport, nothing_redriven, redrive
 
 __all__ = ["EXIT_DIVERGED", "redrive_cmd"]
 
@@ -70,7 +70,8 @@ def redrive_cmd(
     Its ``@on`` handlers get the goal's events; a worker's ``@work`` handler runs
     each delivery it recorded again. Model calls are answered from the log;
     nothing is called. Exits 0 when the agent reacts exactly as recorded, 3 when it
-    diverges (each divergence is shown).
+    diverges (each divergence is shown), 2 when nothing was re-driven (no handler
+    ran: for a worker, name one of its role's workers in the goal with --name).
     """
     cls = load_agent_class(target, role, None)
     kwargs: dict[str, Any] = {}
@@ -90,11 +91,15 @@ def redrive_cmd(
         fail(f"cannot create {target}: {exc}", EXIT_INVALID)
 
     async def main() -> RedriveReport:
-        async with open_store(quiet=True) as store:
+        async with open_store() as store:
             events = [s async for s in store.read(goal_id=goal_id)]
         if not events:
             fail(f"goal {goal_id!r} has no events", EXIT_INVALID)
-        return await redrive(agent, events)
+        report = await redrive(agent, events)
+        reason = nothing_redriven(agent, events, report)
+        if reason is not None:
+            fail(reason, EXIT_INVALID)
+        return report
 
     report = run(main)
     if as_json:

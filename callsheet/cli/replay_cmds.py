@@ -14,6 +14,7 @@ from callsheet.cli.common import EXIT_INVALID, fail, open_store, run, store_conf
 from callsheet.cli.events_cmd import format_line
 from callsheet.events.ids import is_event_id
 from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.times import TIME_HELP
 from callsheet.projections import PROJECTIONS, Projection
 from callsheet.projections._common import GoalMap
 from callsheet.projections.board import Board
@@ -129,7 +130,7 @@ def _walk(
     "--until",
     "until_text",
     default=None,
-    help="Stop after this sequence, event id, or RFC 3339 time (inclusive).",
+    help=f"Stop after this sequence, event id, or {TIME_HELP} (inclusive).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
 @click.option("--diff", is_flag=True, help="Print each event and the state fields it changed.")

@@ -35,6 +35,8 @@ def trace(goal_id: str | None, endpoint: str | None, follow: bool) -> None:
         async with open_store() as store:
             if not follow:
                 spans = [builder.span(s) async for s in store.read(goal_id=goal_id)]
+                if goal_id is not None and not spans:
+                    fail(f"goal {goal_id!r} has no events", EXIT_INVALID)
                 await asyncio.to_thread(export_spans, exporter, spans)
                 return len(spans)
             async with store.subscribe(goal_id=goal_id) as sub:

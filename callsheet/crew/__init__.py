@@ -6,6 +6,8 @@ also run alone in its own process (``callsheet agent run``).
 
 from __future__ import annotations
 
+from ulid import ULID
+
 from callsheet.agents import Agent
 from callsheet.crew.controller import Controller
 from callsheet.crew.policy import FailurePolicy
@@ -34,8 +36,15 @@ def build_crew(
     step_seconds: float | None = None,
     review: bool = False,
     policy: FailurePolicy | None = None,
+    tag: str | None = None,
 ) -> list[Agent]:
-    """The agents of a crew: a controller, a supervisor, workers for each role, a reviewer."""
+    """The agents of a crew: a controller, a supervisor, workers for each role, a reviewer.
+
+    Workers are named ``{role}-{n}-{tag}``: ``tag`` (fresh by default) tells them from
+    the workers of another crew on the same log, such as a standby's, which work at the
+    same time. The controller and supervisor keep their names: one instance leads.
+    """
+    tag = tag or str(ULID())[-4:].lower()
     agents: list[Agent] = [
         Controller("controller"),
         Supervisor(
@@ -51,5 +60,5 @@ def build_crew(
         agents.append(Reviewer("reviewer", model=model))
     for role in roles:
         cls = worker_class(role, lease_seconds=lease_seconds, step_seconds=step_seconds)
-        agents.extend(cls(f"{role}-{i + 1}", model=model) for i in range(workers_per_role))
+        agents.extend(cls(f"{role}-{i + 1}-{tag}", model=model) for i in range(workers_per_role))
     return agents

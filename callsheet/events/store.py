@@ -24,6 +24,7 @@ Guarantees, and how each is obtained:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
@@ -369,9 +370,11 @@ class EventStore:
         if start_seq is None:
             window = self._config.duplicate_window + 60.0
             since = datetime.now(UTC) - timedelta(seconds=window)
-        async for msg in self._messages([prep.subject], from_seq=start_seq, since=since):
-            if msg.headers and msg.headers.get(H_MSG_ID) == prep.event.id:
-                return msg.metadata.sequence.stream, msg.data
+        messages = self._messages([prep.subject], from_seq=start_seq, since=since)
+        async with contextlib.aclosing(messages):  # found early: its consumer goes now
+            async for msg in messages:
+                if msg.headers and msg.headers.get(H_MSG_ID) == prep.event.id:
+                    return msg.metadata.sequence.stream, msg.data
         return None
 
     async def _resolve_conflict(
@@ -530,17 +533,19 @@ class EventStore:
         filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
         if until_seq is not None and from_seq is not None and until_seq < from_seq:
             return
-        async for msg in self._messages(filters, from_seq=from_seq, since=since):
-            meta = msg.metadata
-            if until_seq is not None and meta.sequence.stream > until_seq:
-                return
-            if until is not None and meta.timestamp > until:
-                return
-            headers = msg.headers
-            if headers and H_BLOB in headers:
-                yield await self._stored(msg)
-            else:  # the common case: decoded here, without a coroutine per event
-                yield self._stored_inline(msg)
+        messages = self._messages(filters, from_seq=from_seq, since=since)
+        async with contextlib.aclosing(messages):  # stopped early: its consumer goes now
+            async for msg in messages:
+                meta = msg.metadata
+                if until_seq is not None and meta.sequence.stream > until_seq:
+                    return
+                if until is not None and meta.timestamp > until:
+                    return
+                headers = msg.headers
+                if headers and H_BLOB in headers:
+                    yield await self._stored(msg)
+                else:  # the common case: decoded here, without a coroutine per event
+                    yield self._stored_inline(msg)
 
     def subscribe(
         self,

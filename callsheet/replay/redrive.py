@@ -30,7 +30,7 @@ from callsheet.agents.context import HandlerContext
 from callsheet.agents.reactions import describe, error_event
 from callsheet.agents.tools import recorded_calls
 from callsheet.agents.topology import TopologyViolation, check_emission
-from callsheet.events.catalog import ModelCalled, TaskAssigned, TaskHeartbeat
+from callsheet.events.catalog import ModelCalled, TaskAssigned, TaskHeartbeat, TaskStarted
 from callsheet.events.codec import decode_trusted, encode, to_dict
 from callsheet.events.envelope import Event
 from callsheet.events.store import StoredEvent
@@ -38,7 +38,7 @@ from callsheet.projections import PROJECTIONS
 from callsheet.replay.diff import diff_states
 from callsheet.replay.redrive_work import deliveries, redrive_delivery
 
-__all__ = ["Divergence", "RedriveReport", "redrive"]
+__all__ = ["Divergence", "RedriveReport", "nothing_redriven", "redrive", "workers_of_role"]
 
 _IGNORED = ("occurred_at",)
 """Envelope fields a re-run always changes (the time of the reaction)."""
@@ -217,3 +217,44 @@ async def redrive(agent: Agent, events: Sequence[StoredEvent]) -> RedriveReport:
             )
         report.divergences.sort(key=lambda d: d.cause_seq)
     return report
+
+
+def workers_of_role(events: Sequence[StoredEvent], role: str) -> list[str]:
+    """The workers that started tasks assigned to ``role`` in a goal's events, in order."""
+    assigned = {
+        s.event.id
+        for s in events
+        if isinstance(s.event, TaskAssigned) and s.event.data.role == role
+    }
+    found: dict[str, None] = {}
+    for stored in events:
+        event = stored.event
+        if isinstance(event, TaskStarted) and event.causation_id in assigned:
+            found.setdefault(event.data.worker)
+    return list(found)
+
+
+def nothing_redriven(
+    agent: Agent, events: Sequence[StoredEvent], report: RedriveReport
+) -> str | None:
+    """Why a re-drive compared nothing (no handler ran), or None when something was compared.
+
+    Nothing compared is never a pass: most often the agent was named wrongly, and
+    for a worker the names of the role's workers in the goal are the way out.
+    """
+    if report.handled:
+        return None
+    goal = report.goal_id
+    role = agent.role
+    if agent.work_handler() is not None and role:
+        names = workers_of_role(events, role)
+        if not names:
+            return f"nothing to re-drive: no worker took a task of role {role!r} in goal {goal!r}"
+        return (
+            f"nothing to re-drive: no {role} worker named {agent.name!r} took a task of goal "
+            f"{goal!r}; its {role} workers were {', '.join(names)} (name one with --name)"
+        )
+    return (
+        f"nothing to re-drive: no handler of {agent.name!r} matches any of the "
+        f"{report.events} events of goal {goal!r}"
+    )

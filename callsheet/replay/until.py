@@ -9,13 +9,14 @@ from typing import Literal
 
 from callsheet.events.ids import is_event_id
 from callsheet.events.store import StoredEvent
+from callsheet.events.times import TimeFormatError, parse_time
 from callsheet.replay.chain import UnknownEventError
 
 __all__ = ["Until", "UntilError", "cut", "parse_until"]
 
 
 class UntilError(ValueError):
-    """An ``--until`` value that is none of a sequence, an event id or an RFC 3339 time."""
+    """An ``--until`` value that is none of a sequence, an event id or an ISO 8601 time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,10 @@ class Until:
 
 
 def parse_until(text: str) -> Until:
-    """Parse an ``--until`` value: ``SEQ``, ``EVENT_ID`` (a ULID) or an RFC 3339 time.
+    """Parse an ``--until`` value: ``SEQ``, ``EVENT_ID`` (a ULID) or a time (``parse_time``).
 
     Raises:
-        UntilError: The value is none of these, or a time has no UTC offset.
+        UntilError: The value is none of these.
     """
     value = text.strip()
     if is_event_id(value):
@@ -50,13 +51,12 @@ def parse_until(text: str) -> Until:
             raise UntilError(f"--until {text!r}: sequences start at 1")
         return Until("seq", seq=seq)
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
+        when = parse_time(value)
+    except TimeFormatError:
         raise UntilError(
-            f"--until {text!r} is not a sequence, an event id or an RFC 3339 time"
+            f"--until {text!r} is not a sequence, an event id or an ISO 8601 time "
+            "(with Z or an offset, or local without one)"
         ) from None
-    if when.tzinfo is None:
-        raise UntilError(f"--until {text!r}: the time needs a UTC offset (Z or +01:00)")
     return Until("time", time=when)
 
 

@@ -179,6 +179,7 @@ class Triage(Agent):
 
     kind = "observer"
     durable = "helpdesk-triage"
+    start_from = "history"  # every ticket, also those opened before it first ran
 
     @on(AggregateRecorded, where=_opened)
     async def ticket_opened(self, event: AggregateRecorded, ctx: HandlerContext) -> None:

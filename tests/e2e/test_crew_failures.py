@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,53 +17,13 @@ from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData, TaskStart
 from callsheet.events.envelope import Event
 from callsheet.events.store import EventStore
 from callsheet.events.stream import StoreConfig
-from tests.e2e.cli_support import CLI, cli_env
+from tests.e2e.cli_support import Processes, cli_env
 from tests.support import assert_eventually
 
 pytestmark = pytest.mark.e2e
 
 ROLES = ("database", "backend", "frontend")
 TITLE = "Build a user authentication system"
-
-
-class Processes:
-    """Agent processes started with the ``callsheet`` command; all stopped at the end."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.running: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        """Start ``callsheet ARGS`` and wait until it says it is ready."""
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.running.append(proc)
-        assert proc.stderr is not None
-        seen = []
-        for line in proc.stderr:  # ends when the process exits
-            seen.append(line)
-            if " ready" in line:
-                return proc
-        raise AssertionError(f"callsheet {' '.join(args)} exited: {''.join(seen)}")
-
-    def stop(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
 
 
 @pytest.fixture

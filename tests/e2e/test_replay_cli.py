@@ -101,7 +101,7 @@ def test_human_output(env: dict[str, str]) -> None:
     [
         (["replay", "nope", "--goal", GOAL], "unknown projection 'nope'"),
         (["replay", "board", "--goal", GOAL, "--until", "soon"], "--until 'soon'"),
-        (["replay", "board", "--goal", GOAL, "--until", "2026-01-01T00:00:00"], "UTC offset"),
+        (["replay", "board", "--goal", GOAL, "--until", "2026-13-01T00:00:00"], "ISO 8601 time"),
         (["replay", "board", "--goal", GOAL, "--until", str(ULID())], "no event with id"),
         (["replay", "board", "--goal", "no-such-goal"], "goal 'no-such-goal' has no events"),
         (["export", "--goal", "no-such-goal", "-o", "x.jsonl"], "has no events"),
@@ -212,7 +212,7 @@ def test_redrive_of_the_workers(env: dict[str, str]) -> None:
     # A worker changed on purpose (it ignores checkpoints) parts at the resumed delivery.
     out = cli(
         env,
-        *("redrive", "examples.redrive.changed_worker:ForgetfulWorker", "--goal", GOAL),
+        *("redrive", "callsheet.examples.redrive.changed_worker:ForgetfulWorker", "--goal", GOAL),
         *("--role", resumed.rsplit("-", 1)[0], "--name", resumed),
         *("--arg", "step_seconds=0.1"),
     )
@@ -220,3 +220,50 @@ def test_redrive_of_the_workers(env: dict[str, str]) -> None:
     assert "delivery 2): changed" in out.stdout
     assert "type: 'task.checkpoint' -> 'task.failed'" in out.stdout
     assert "error now: LookupError: no recorded work call" in out.stdout
+
+
+IDLE_AGENT = """
+from callsheet.agents import Agent, HandlerContext, on
+from callsheet.events.catalog import AggregateRecorded
+
+
+class Idle(Agent):
+    @on()
+    async def recorded(self, event: AggregateRecorded, ctx: HandlerContext) -> None:
+        pass
+"""
+
+
+def test_redrive_of_nothing_is_an_error_naming_the_workers(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    log = events(env)
+    roles = {
+        e["event"]["id"]: e["event"]["data"]["role"]
+        for e in log
+        if e["event"]["type"] == "task.assigned"
+    }
+    starts = [e["event"] for e in log if e["event"]["type"] == "task.started"]
+    backend = list(
+        dict.fromkeys(s["data"]["worker"] for s in starts if roles[s["causation_id"]] == "backend")
+    )
+    assert len(backend) == 2  # the killed worker and the one that took its task over
+
+    def refused(*args: str) -> str:
+        out = cli(env, "redrive", *args, "--goal", GOAL, cwd=tmp_path)
+        assert out.returncode == 2, out.stdout + out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1, out.stderr
+        return lines[0]
+
+    # Without --name the worker is named after its role: no such worker took a task.
+    line = refused("callsheet.crew:SpecialistWorker", "--role", "backend")
+    assert line == (
+        f"callsheet: error: nothing to re-drive: no backend worker named 'backend' took a task "
+        f"of goal '{GOAL}'; its backend workers were {', '.join(backend)} (name one with --name)"
+    )
+    line = refused("callsheet.crew:SpecialistWorker", "--role", "cook", "--name", "cook-1")
+    assert f"no worker took a task of role 'cook' in goal '{GOAL}'" in line
+    (tmp_path / "idle_agent.py").write_text(IDLE_AGENT)
+    line = refused("idle_agent:Idle", "--name", "idle")
+    assert f"no handler of 'idle' matches any of the {len(log)} events of goal '{GOAL}'" in line

@@ -52,6 +52,7 @@ class Scribe(Agent):
     """Notes every goal three times; raises on goals titled 'boom'."""
 
     durable = "scribe"
+    start_from = "history"  # events appended before its first start count (see test_agent_start)
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name)

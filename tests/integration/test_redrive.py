@@ -14,9 +14,9 @@ from callsheet.events.catalog import (
     TaskStarted,
 )
 from callsheet.events.store import EventStore, StoredEvent
+from callsheet.examples.redrive.changed_supervisor import EagerSupervisor
 from callsheet.models import ModelReply, ModelRequest
 from callsheet.replay.redrive import redrive
-from examples.redrive.changed_supervisor import EagerSupervisor
 from tests.support import assert_eventually
 
 GOAL = "g-redrive"

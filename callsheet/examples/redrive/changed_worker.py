@@ -4,10 +4,10 @@ Re-drive it as the worker that took over a task after another one was killed, an
 the report shows that delivery parting from the recorded one: it plans the task
 again, asking the model something the log never saw, instead of resuming::
 
-    callsheet demo --goal g1
-    callsheet events --goal g1 --type task.started     # which worker resumed (attempt 2)
-    callsheet redrive examples.redrive.changed_worker:ForgetfulWorker --role backend
-        --name backend-1 --goal g1 --arg step_seconds=0.5   (one line)
+    callsheet demo        # its summary prints these commands for its goal (G) and workers
+    callsheet events --goal G --type task.started     # which worker resumed (attempt 2)
+    callsheet redrive callsheet.examples.redrive.changed_worker:ForgetfulWorker --role backend
+        --name backend-1 --goal G --arg step_seconds=0.5   (one line)
 """
 
 from __future__ import annotations

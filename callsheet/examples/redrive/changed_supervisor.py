@@ -3,8 +3,8 @@
 Re-drive it on a goal the real crew ran, and the report shows where its decisions
 part from the recorded ones, without a model call::
 
-    callsheet demo --goal g1
-    callsheet redrive examples.redrive.changed_supervisor:EagerSupervisor --goal g1
+    callsheet demo        # its summary prints these commands for its goal (G) and workers
+    callsheet redrive callsheet.examples.redrive.changed_supervisor:EagerSupervisor --goal G
 """
 
 from __future__ import annotations

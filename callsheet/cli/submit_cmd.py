@@ -1,0 +1,132 @@
+"""``callsheet submit``: submit a goal to the crew and follow it until it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import click
+
+from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.events.catalog import (
+    Budget,
+    GoalCancelled,
+    GoalCompleted,
+    GoalRejected,
+    GoalSubmitted,
+    GoalSubmittedData,
+)
+from callsheet.events.envelope import Event
+from callsheet.events.store import EventStore
+
+__all__ = ["HINT_AFTER", "submit"]
+
+HINT_AFTER = 5.0
+"""Seconds after which ``submit`` says that no controller has taken the goal yet."""
+
+
+@click.command()
+@click.argument("title")
+@click.option("--goal", "goal_id", default=None, help="Goal id (default: a fresh one).")
+@click.option("--description", default="", help="What is wanted, in full.")
+@click.option("--constraint", "constraints", multiple=True, help="A constraint; repeatable.")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Budget, USD.")
+@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Budget, tokens.")
+@click.option("--wait/--no-wait", default=True, help="Follow the goal until it ends.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop following after this many seconds (exit 1); the goal stays submitted.",
+)
+def submit(
+    title: str,
+    goal_id: str | None,
+    description: str,
+    constraints: tuple[str, ...],
+    max_cost: float | None,
+    max_tokens: int | None,
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """Submit a goal to the crew's controller (and follow it until it ends).
+
+    Exits 0 when the goal succeeds, 2 when the controller rejects it, 1 when it fails,
+    is cancelled or does not end within --timeout.
+    """
+    from callsheet.events.ids import new_event_id
+
+    goal = goal_id or "goal-" + new_event_id().lower()[-10:]
+    budget = None
+    if max_cost is not None or max_tokens is not None:
+        budget = Budget(max_cost_usd=max_cost, max_tokens=max_tokens)
+    event = GoalSubmitted.new(
+        data=GoalSubmittedData(
+            title=title, description=description, constraints=list(constraints), budget=budget
+        ),
+        goal_id=goal,
+        producer="cli",
+    )
+    taken = asyncio.Event()
+
+    async def main() -> Event | None:
+        async with open_store() as store:
+            done = await store.append(event)
+            click.echo(f"goal {goal} submitted ({event.id} seq={done.seq})")
+            if not wait:
+                return None
+            hint = asyncio.ensure_future(_hint(goal, taken))
+            try:
+                return await asyncio.wait_for(_follow(store, goal, done.seq, taken), timeout)
+            except TimeoutError:
+                nobody = "" if taken.is_set() else "; no controller took it (is a crew running?)"
+                fail(
+                    f"goal {goal} did not end within {timeout:g} s{nobody}; it stays submitted: "
+                    f"follow it with `callsheet events --goal {goal} -f`"
+                )
+            finally:
+                hint.cancel()
+
+    _exit_for(goal, run(main))
+
+
+async def _follow(store: EventStore, goal: str, from_seq: int, taken: asyncio.Event) -> Event:
+    """Print the goal's events until it ends; return the event that ended it."""
+    from callsheet.cli.events_cmd import format_line
+
+    async with store.subscribe(goal_id=goal, from_seq=from_seq) as sub:
+        async for stored in sub:
+            click.echo(format_line(stored))
+            if stored.event.event_type in ("goal.accepted", "goal.rejected"):
+                taken.set()
+            if _ends(stored.event):
+                return stored.event
+    raise RuntimeError(f"the log stopped delivering goal {goal}'s events")
+
+
+async def _hint(goal: str, taken: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(taken.wait(), HINT_AFTER)
+    if not taken.is_set():
+        click.echo(
+            f"callsheet: no controller has taken goal {goal} after {HINT_AFTER:g} s: is a crew "
+            "running? (start one with `callsheet crew`); still waiting (Ctrl-C, or --timeout)",
+            err=True,
+        )
+
+
+def _exit_for(goal: str, end: Event | None) -> None:
+    """Exit 0 for a goal that succeeded (or was not followed), else with a one-line error."""
+    if end is None or (isinstance(end, GoalCompleted) and end.data.outcome == "succeeded"):
+        return
+    if isinstance(end, GoalRejected):
+        fail(f"goal {goal} was rejected: {end.data.reason}", EXIT_INVALID)
+    if isinstance(end, GoalCompleted):
+        summary = end.data.summary.strip().splitlines()[:1]
+        fail(f"goal {goal} ended {end.data.outcome}" + "".join(f": {line}" for line in summary))
+    if isinstance(end, GoalCancelled):
+        fail(f"goal {goal} was cancelled: {end.data.reason}")
+
+
+def _ends(event: Event) -> bool:
+    return event.event_type in ("goal.completed", "goal.rejected", "goal.cancelled")
