@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from callsheet.agents import AgentRuntime
 from callsheet.crew import build_crew
@@ -22,53 +17,10 @@ from callsheet.events.stream import StoreConfig
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability import export_spans, spans_for
 from tests.e2e.cli_support import CLI, cli_env
+from tests.otlp_support import Collector, collector
 from tests.support import assert_eventually
 
-
-class Collector:
-    """A minimal OTLP/HTTP collector: keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-        self.services: list[str] = []
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = ExportTraceServiceRequest.FromString(body)
-                for resource_spans in request.resource_spans:
-                    service = next(
-                        a.value.string_value
-                        for a in resource_spans.resource.attributes
-                        if a.key == "service.name"
-                    )
-                    for scope in resource_spans.scope_spans:
-                        for span in scope.spans:
-                            collector.spans.append(span)
-                            collector.services.append(service)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
+__all__ = ["collector"]  # the fixture
 
 
 async def run_goal(store: EventStore, goal: str) -> list[StoredEvent]:
@@ -119,7 +71,7 @@ async def test_spans_reach_a_collector_through_the_otlp_exporter(
     finally:
         exporter.shutdown()  # type: ignore[no-untyped-call]
     assert len(collector.spans) == len(events)
-    by_id = {bytes(s.span_id): s for s in collector.spans}
+    by_id = {bytes(s.span.span_id): s.span for s in collector.spans}
     for stored in events:
         span = by_id[bytes.fromhex(span_id(stored.event.id))]
         assert bytes(span.trace_id) == bytes.fromhex(trace_id("g-otlp"))
