@@ -49,7 +49,7 @@ from callsheet.events.catalog import ModelCalled
 from callsheet.events.envelope import Event
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability.semconv import shape_of, tool_attributes
-from callsheet.observability.traces import SCOPE, resource_of, span_context
+from callsheet.observability.traces import SCOPE, resource_of, span_context, unix_nanos
 
 __all__ = [
     "OFF",
@@ -260,7 +260,7 @@ class _Live(Handling):
             end = now
             if isinstance(event, ModelCalled):
                 # The span covers the call: the event was made as the call returned.
-                end = int(event.occurred_at.timestamp() * 1e9)
+                end = unix_nanos(event.occurred_at)
                 start = end - int(event.data.latency_ms * 1e6)
             attributes = dict(shape.attributes)
             attributes["callsheet.handling.span_id"] = f"{self.context.span_id:016x}"

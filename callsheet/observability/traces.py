@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -30,14 +30,26 @@ from callsheet.events.store import StoredEvent
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability.semconv import shape_of
 
-__all__ = ["SCOPE", "TraceBuilder", "export_spans", "resource_of", "span_context", "spans_for"]
+__all__ = [
+    "SCOPE",
+    "TraceBuilder",
+    "export_spans",
+    "resource_of",
+    "span_context",
+    "spans_for",
+    "unix_nanos",
+]
 
 SCOPE = InstrumentationScope("callsheet", __version__)
 """The instrumentation scope of every callsheet span."""
 
 
-def _ns(at: datetime) -> int:
-    return int(at.timestamp() * 1_000_000_000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def unix_nanos(at: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (a float timestamp loses the last microsecond)."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def span_context(correlation_id: str, event_id: str) -> SpanContext:
@@ -87,8 +99,8 @@ class TraceBuilder:
             attributes=shape.attributes,
             kind=shape.kind,
             status=Status(StatusCode.ERROR if shape.failed else StatusCode.OK),
-            start_time=_ns(start),
-            end_time=_ns(ended),
+            start_time=unix_nanos(start),
+            end_time=unix_nanos(ended),
             instrumentation_scope=SCOPE,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -102,4 +103,47 @@ async def test_the_trace_command_exports_a_goal(
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "must be an http(s) URL" in bad.stderr
+    await nc.jetstream().delete_stream(env["CALLSHEET_STREAM"])
+
+
+async def test_the_trace_command_writes_a_jaeger_file_and_prints_the_tree(
+    nats_url: str, tmp_path: Path, nc: Any
+) -> None:
+    env = cli_env(nats_url, tmp_path)
+    store = await EventStore.open(
+        nc, StoreConfig(stream=env["CALLSHEET_STREAM"], root=env["CALLSHEET_SUBJECT_ROOT"])
+    )
+    events = await run_goal(store, "g-file")
+
+    def cli_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "trace", *args], env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    target = tmp_path / "g-file.json"
+    out = await asyncio.to_thread(cli_run, "--goal", "g-file", "--jaeger-json", str(target))
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {len(events)} spans in 1 trace(s) to {target}" in out.stdout
+    (written,) = json.loads(target.read_text())["data"]
+    assert written["traceID"] == trace_id("g-file")
+    assert {s["spanID"] for s in written["spans"]} == {span_id(s.event.id) for s in events}
+
+    tree = await asyncio.to_thread(cli_run, "--goal", "g-file", "--tree")
+    assert tree.returncode == 0, tree.stderr
+    lines = tree.stdout.splitlines()
+    assert lines[0] == f"{len(events)} events"
+    assert lines[1].startswith("└── goal.submitted")
+    assert sum(1 for line in lines if "task.result" in line) == sum(
+        1 for s in events if s.event.event_type == "task.result"
+    )
+
+    unknown = await asyncio.to_thread(cli_run, "--goal", "nope", "--jaeger-json", str(target))
+    assert unknown.returncode == 2 and "no events of goal 'nope'" in unknown.stderr
+    assert json.loads(target.read_text())["data"][0]["traceID"] == trace_id("g-file")  # kept
+    nowhere = tmp_path / "missing" / "x.json"
+    bad = await asyncio.to_thread(cli_run, "--goal", "g-file", "--jaeger-json", str(nowhere))
+    assert bad.returncode == 2 and f"cannot write {nowhere}" in bad.stderr
+    both = await asyncio.to_thread(cli_run, "--jaeger-json", str(target), "-f")
+    assert both.returncode == 2 and "take no --follow" in both.stderr
     await nc.jetstream().delete_stream(env["CALLSHEET_STREAM"])

@@ -12,6 +12,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData, ModelCalled, ModelCalledData
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability import live
+from callsheet.observability.traces import unix_nanos
 
 AGENT = SimpleNamespace(name="analyzer-1", kind="worker")
 
@@ -149,4 +150,4 @@ def test_a_model_call_s_span_covers_the_call_and_follows_the_genai_conventions(
     assert model.attributes["callsheet.cost_usd"] == 0.25
     assert model.end_time is not None and model.start_time is not None
     assert model.end_time - model.start_time == 40_000_000
-    assert model.end_time == int(called.occurred_at.timestamp() * 1e9)
+    assert model.end_time == unix_nanos(called.occurred_at)
