@@ -6,6 +6,7 @@ import click
 
 from callsheet import __version__
 from callsheet.cli.agent_cmds import agent, crew, queues, submit, worker
+from callsheet.cli.board_cmd import board
 from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
@@ -43,6 +44,7 @@ for command in (
     crew,
     submit,
     queues,
+    board,
 ):
     cli.add_command(command)
 

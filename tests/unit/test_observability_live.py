@@ -131,8 +131,9 @@ def test_a_model_call_s_span_covers_the_call_and_follows_the_genai_conventions(
 ) -> None:
     cause = goal()
     data = ModelCalledData(
-        agent="analyzer-1", provider="anthropic", model="claude-x", request_digest="0" * 64,
-        response={"a": 1}, stop_reason="end_turn", input_tokens=12, output_tokens=5,
+        agent="analyzer-1", provider="anthropic", model="claude-x",
+        request_digest="sha256:" + "0" * 64, response={"a": 1}, stop_reason="end_turn",
+        input_tokens=12, output_tokens=5,
         cost_usd=0.25, latency_ms=40.0,
     )  # fmt: skip
     called = ModelCalled.new(data=data, goal_id="g1", producer="analyzer-1", causation_id=cause.id)
