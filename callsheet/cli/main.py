@@ -15,6 +15,7 @@ from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.serve_cmd import serve
 from callsheet.cli.trace_cmd import trace
 
 __all__ = ["cli", "main"]
@@ -45,6 +46,7 @@ for command in (
     submit,
     queues,
     board,
+    serve,
 ):
     cli.add_command(command)
 
