@@ -223,7 +223,10 @@ async function showEvent(id) {
 
 let treeTimer = null;
 function onNewEvents() {
-  if (state.events <= LIVE_TREE_MAX) {
+  if (state.tree.loadedAt < 0) {
+    state.tree.loadedAt = 0;
+    loadTree();  // the first time: at once, whatever its size
+  } else if (state.events <= LIVE_TREE_MAX) {
     clearTimeout(treeTimer);
     treeTimer = setTimeout(loadTree, 500);
   } else if (state.tree.loadedAt !== state.events) {
