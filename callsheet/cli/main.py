@@ -11,6 +11,7 @@ from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
 from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
+from callsheet.cli.metrics_cmd import metrics
 from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
@@ -47,6 +48,7 @@ for command in (
     queues,
     board,
     serve,
+    metrics,
 ):
     cli.add_command(command)
 
