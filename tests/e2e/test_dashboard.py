@@ -83,8 +83,8 @@ async def test_the_page_follows_a_running_goal_without_a_reload(
     await page.wait_for_function(
         f"() => document.querySelector('#tree').dataset.count == {len(events)}"
     )
-    done = keep_screenshot(shots / "dashboard.png")
-    await page.screenshot(path=done, full_page=True)
+    await page.screenshot(path=shots / "dashboard.png", full_page=True)
+    keep_screenshot(shots / "dashboard.png")
 
     # One page load for the whole run; every task was seen running, then done.
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
