@@ -96,7 +96,7 @@ class Hub:
         self.version = 0
         self.ready = asyncio.Event()
         self._changed = asyncio.Condition()
-        self._caught_up = False
+        self._notices: set[asyncio.Task[None]] = set()  # held until done (not collected)
 
     async def run(self) -> None:
         """Follow the log forever (catch-up first: ``ready`` is set once caught up)."""
@@ -108,7 +108,9 @@ class Hub:
             self.version += 1
             if stored.pending == 0:
                 self.ready.set()
-                asyncio.get_running_loop().create_task(self._notify())
+                notice = asyncio.get_running_loop().create_task(self._notify())
+                self._notices.add(notice)
+                notice.add_done_callback(self._notices.discard)
 
         await feed(self.store, self.view, changed)
 
