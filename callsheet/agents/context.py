@@ -25,6 +25,7 @@ from callsheet.events.catalog import (
     TaskProgressData,
     TaskQuestion,
     TaskQuestionData,
+    ToolCalled,
 )
 from callsheet.events.envelope import Event, Json
 from callsheet.events.ids import derived_event_id
@@ -62,6 +63,8 @@ class HandlerContext:
         self.emitted: list[Event] = []
         self.recorded: Mapping[str, ModelCalled] | None = None
         """Recorded model calls by request digest, when re-driving from the log."""
+        self.recorded_tools: dict[str, list[ToolCalled]] | None = None
+        """Recorded tool calls by request digest, in call order, when re-driving."""
         self._views = views
         self._key = f"{agent.durable_name()}.{handler}{id_scope}"
         self._sink = sink
@@ -163,6 +166,7 @@ class WorkContext(HandlerContext):
         store: EventStore,
         checkpoint: Json = None,
         checkpoint_id: str | None = None,
+        batch_sink: Callable[[list[Event]], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(agent, handler, stored, {}, id_scope=f"#{delivery}", sink=sink)
         self.store = store
@@ -171,6 +175,8 @@ class WorkContext(HandlerContext):
         self.checkpoint = checkpoint
         self.checkpoint_id = checkpoint_id
         self._send = sink
+        self._send_batch = batch_sink
+        self._sent: set[str] = set()
 
     @property
     def assignment(self) -> TaskAssigned:
@@ -188,6 +194,42 @@ class WorkContext(HandlerContext):
         """Append an event now (fenced on the task); returns it."""
         event = self.emit(cls, data, task_id=task_id)
         await self._send(event)
+        self._sent.add(event.id)
+        return event
+
+    async def flush(self) -> int:
+        """Append the events queued with ``emit`` since the last send; return how many.
+
+        The queued events about the task are stored atomically, all or none (in
+        batches of at most the store's ``max_batch`` events; a larger queue is
+        split), fenced on the task like ``send``: one round trip for many reports,
+        e.g. a batch of findings and the checkpoint that says they are done. Queued
+        events about anything else (a goal-level context entry) follow one by one.
+        """
+        pending = [e for e in self.emitted if e.id not in self._sent]
+        mine = [e for e in pending if e.task_id == self.task_id]
+        others = [e for e in pending if e.task_id != self.task_id]
+        if mine and self._send_batch is not None:
+            await self._send_batch(mine)
+        else:
+            for event in mine:
+                await self._send(event)
+        self._sent.update(e.id for e in mine)
+        for event in others:
+            await self._send(event)
+            self._sent.add(event.id)
+        return len(pending)
+
+    def checkpoint_event(self, state: Json, note: str = "") -> TaskCheckpoint:
+        """Queue a checkpoint (sent by the next ``flush``); a later delivery resumes from it."""
+        checkpoint_id = f"{self.task_id}-cp{len(self.emitted) + 1}-d{self.delivery}"
+        event = self.emit(
+            TaskCheckpoint,
+            TaskCheckpointData(
+                checkpoint_id=checkpoint_id, worker=self.agent.name, state=state, note=note
+            ),
+        )
+        self.checkpoint, self.checkpoint_id = state, checkpoint_id
         return event
 
     async def sleep(self, seconds: float) -> None:

@@ -112,12 +112,20 @@ def result_data(agent: Agent, output: Any) -> TaskResultData:
 
 
 def handler_failure(agent: Agent, delivery: int, exc: BaseException) -> TaskFailedData:
-    """The ``task.failed`` of a ``@work`` handler that raised (another delivery may do better)."""
+    """The ``task.failed`` of a ``@work`` handler that raised.
+
+    An exception with a ``retryable`` attribute (e.g. ``agents.tools.ToolError``)
+    explains itself: its message is the reason and it says whether another
+    delivery may do better; any other exception is retryable.
+    """
+    retryable = getattr(exc, "retryable", None)
     return TaskFailedData(
-        reason=f"the handler raised {type(exc).__name__}",
+        reason=f"the handler raised {type(exc).__name__}"
+        if retryable is None
+        else str(exc)[:65536],
         worker=agent.name,
         attempt=delivery,
-        retryable=True,
+        retryable=True if retryable is None else bool(retryable),
         error=describe(exc),
     )
 
@@ -223,6 +231,42 @@ class TaskRun:
             seq = await self._append_fenced(event)
         self._sent.add(event.id)
         return seq
+
+    async def append_batch(self, events: list[Event]) -> None:
+        """Append reports of the task atomically, fenced (chunks of the store's ``max_batch``).
+
+        Raises:
+            TopologyViolation: The agent may not emit one of them (recorded as an ``agent.error``).
+            ValueError: An event is not about this task.
+            LeaseLost: The task moved on without this worker.
+        """
+        try:
+            await self._reactor.check(events)
+        except TopologyViolation as exc:
+            await self._reactor.refuse(self.stored, self.loop.handler, exc)
+            raise
+        if any(e.task_id != self.task_id or e.goal_id != self.assigned.goal_id for e in events):
+            raise ValueError(f"a batch of reports must all be about task {self.task_id}")
+        size = self.store.config.max_batch
+        for start in range(0, len(events), size):
+            chunk = events[start : start + size]
+            async with self._lock:
+                await self._append_chunk(chunk)
+            self._sent.update(e.id for e in chunk)
+
+    async def _append_chunk(self, chunk: list[Event]) -> None:
+        """Append one atomic chunk expecting the task's last known sequence; the lock is held."""
+        key = (self.assigned.goal_id, self.task_id)
+        while True:
+            try:
+                done: list[Appended] = await self._retry(
+                    lambda: self.store.append_batch(chunk, expected={key: self.last_seq})
+                )
+            except ConcurrencyConflict:
+                await self._catch_up()
+                continue
+            self.last_seq = max(self.last_seq, *(a.seq for a in done))
+            return
 
     async def _append_fenced(self, event: Event) -> int:
         """Append ``event`` expecting the task's last known sequence; the lock is held."""
@@ -352,6 +396,7 @@ class TaskRun:
             self.stored,
             delivery=self.delivery,
             sink=self.append,
+            batch_sink=self.append_batch,
             store=self.store,
             checkpoint=checkpoint.event.data.state if checkpoint else None,
             checkpoint_id=checkpoint.event.data.checkpoint_id if checkpoint else None,

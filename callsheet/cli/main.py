@@ -15,6 +15,7 @@ from callsheet.cli.metrics_cmd import metrics
 from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
+from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
 from callsheet.cli.serve_cmd import serve
 from callsheet.cli.trace_cmd import trace
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
+for command in (review, up, down, status, publish, events, schema, demo, gatekeeper, dead_letters):
     cli.add_command(command)
 for command in (
     replay,

@@ -76,10 +76,14 @@ class Controller(Agent):
         """Take back a snapshot's memory."""
         self.decided = set(memory.decided)
 
+    def takes(self, data: GoalSubmittedData) -> bool:
+        """Whether this controller decides such a goal (a review goal is the review crew's)."""
+        return data.review is None
+
     @on()
     async def submitted(self, event: GoalSubmitted, ctx: HandlerContext) -> None:
         """Validate a submitted goal."""
-        if event.goal_id in self.decided:
+        if event.goal_id in self.decided or not self.takes(event.data):
             return
         found = problems(event.data)
         if found:

@@ -29,7 +29,8 @@ def ready(board: Board, replaced: Mapping[str, Sequence[str]] | None = None) -> 
     Args:
         board: The goal's board.
         replaced: Tasks a replan replaced, with the tasks that replace them: a
-            dependency on a replaced task is met when its replacements are done.
+            dependency on a replaced task is met when its replacements are done (at
+            once when it was dropped with no replacement).
     """
     order = {task_id: i for i, task_id in enumerate(board.tasks)}
     swaps = replaced or {}
@@ -79,8 +80,9 @@ def _met(board: Board, task_id: str, replaced: Mapping[str, Sequence[str]]) -> b
     card = board.tasks.get(task_id)
     if card is not None and card.status == "done":
         return True
+    # Replaced: met when the replacements are; removed with none (dropped): no longer waited for.
     swaps = replaced.get(task_id)
-    return bool(swaps) and all(_met(board, s, replaced) for s in swaps or ())
+    return swaps is not None and all(_met(board, s, replaced) for s in swaps)
 
 
 def all_done(board: Board) -> bool:

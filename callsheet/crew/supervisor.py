@@ -290,6 +290,7 @@ class Supervisor(Agent):
     ) -> None:
         if attempt > 1 and card.last_checkpoint_id is not None:
             extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
+        inputs = {**card.inputs, **extra.pop("inputs", {})}
         ctx.emit(
             TaskAssigned,
             TaskAssignedData(
@@ -299,30 +300,30 @@ class Supervisor(Agent):
                 priority=card.priority,
                 lease_seconds=self.task_lease,
                 max_attempts=self.policy.attempts_per_role,
+                inputs=inputs,
+                context_keys=list(card.context_keys),
                 **extra,
             ),
             task_id=card.task_id,
             goal_id=goal_id,
         )
 
+    def completion(self, ctx: HandlerContext, board: Board) -> GoalCompletedData:
+        """The goal's result once every task is done: the tasks' summaries and artifacts."""
+        results = self.results.get(ctx.event.goal_id, {})
+        summary = "; ".join(
+            r.data.summary or f"{task}: done" for task, r in results.items() if task in board.tasks
+        )
+        artifacts = [a for r in results.values() for a in r.data.artifact_ids]
+        return GoalCompletedData(
+            outcome="succeeded", summary=summary[:60000], artifact_ids=artifacts
+        )
+
     def _advance(self, ctx: HandlerContext) -> None:
         """Assign what became ready; complete the goal when everything is done."""
         board = self._own_board(ctx)
         if all_done(board):
-            results = self.results.get(ctx.event.goal_id, {})
-            summary = "; ".join(
-                r.data.summary or f"{task}: done"
-                for task, r in results.items()
-                if task in board.tasks
-            )
-            artifacts = [a for r in results.values() for a in r.data.artifact_ids]
-            ctx.emit(
-                GoalCompleted,
-                GoalCompletedData(
-                    outcome="succeeded", summary=summary[:60000], artifact_ids=artifacts
-                ),
-                task_id=None,
-            )
+            ctx.emit(GoalCompleted, self.completion(ctx, board), task_id=None)
             return
         self._dispatch(ctx)
 
@@ -380,13 +381,28 @@ class Supervisor(Agent):
             ctx.emit(
                 TaskPlanned,
                 TaskPlannedData(
-                    title=t.title, role=t.role, depends_on=t.depends_on, priority=t.priority
+                    title=t.title,
+                    role=t.role,
+                    depends_on=t.depends_on,
+                    priority=t.priority,
+                    inputs=t.inputs,
+                    context_keys=t.context_keys,
                 ),
                 task_id=t.task_id,
             )
         goal = ctx.event.goal_id
         startable = [
-            (goal, TaskCard(task_id=t.task_id, title=t.title, role=t.role, priority=t.priority))
+            (
+                goal,
+                TaskCard(
+                    task_id=t.task_id,
+                    title=t.title,
+                    role=t.role,
+                    priority=t.priority,
+                    inputs=t.inputs,
+                    context_keys=tuple(t.context_keys),
+                ),
+            )
             for t in tasks
             if all((d in known and known[d].status == "done") for d in t.depends_on)
         ]

@@ -12,12 +12,18 @@ from nats.js.object_store import ObjectStore
 from callsheet.events.errors import StoreError
 from callsheet.events.wire import BlobRef
 
-__all__ = ["BlobStore", "digest_of"]
+__all__ = ["BlobStore", "blob_ref", "digest_of"]
 
 
 def digest_of(data: bytes) -> str:
     """Return ``sha256:<hex>`` of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def blob_ref(bucket: str, data: bytes) -> BlobRef:
+    """The reference ``data`` has in ``bucket`` (content-addressed: the same for the same bytes)."""
+    digest = digest_of(data)
+    return BlobRef(bucket=bucket, name=digest.replace(":", "-"), digest=digest, size=len(data))
 
 
 class BlobStore:
@@ -44,8 +50,8 @@ class BlobStore:
 
     async def put(self, data: bytes) -> BlobRef:
         """Store ``data`` (idempotent) and return its reference."""
-        digest = digest_of(data)
-        name = digest.replace(":", "-")
+        ref = blob_ref(self._bucket, data)
+        name = ref.name
         obs = await self._store()
         try:
             info = await obs.get_info(name)
@@ -54,7 +60,7 @@ class BlobStore:
             present = False
         if not present:
             await obs.put(name, data)
-        return BlobRef(bucket=self._bucket, name=name, digest=digest, size=len(data))
+        return ref
 
     async def get(self, ref: BlobRef) -> bytes:
         """Fetch a blob and check its digest.

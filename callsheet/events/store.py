@@ -608,6 +608,18 @@ class EventStore:
         info = await self._js.stream_info(self._config.stream)
         return info.state.last_seq
 
+    async def put_blob(self, data: bytes) -> BlobRef:
+        """Store bytes in the Object Store of the log (content-addressed, idempotent)."""
+        return await self._blobs.put(data)
+
+    async def get_blob(self, ref: BlobRef) -> bytes:
+        """Read bytes stored with ``put_blob``, checked against their digest.
+
+        Raises:
+            StoreError: The blob is missing or does not match its digest.
+        """
+        return await self._blobs.get(ref)
+
 
 class EventSubscription:
     """A live, ordered view of the log; see ``EventStore.subscribe``."""

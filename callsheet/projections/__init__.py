@@ -18,7 +18,15 @@ from typing import Any, Generic, TypeVar
 
 from callsheet.events.envelope import Event
 from callsheet.events.store import StoredEvent
-from callsheet.projections import board, conflicts, context, costs, liveness, progress
+from callsheet.projections import (
+    board,
+    conflicts,
+    context,
+    costs,
+    findings,
+    liveness,
+    progress,
+)
 from callsheet.projections._common import Bulk, OneByOne, cycles_paused
 
 __all__ = ["PROJECTIONS", "Projection", "feed_log", "replay", "replay_log"]
@@ -74,6 +82,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         Projection("costs", costs.VERSION, costs.initial, costs.fold),
         Projection("liveness", liveness.VERSION, liveness.initial, liveness.fold),
         Projection("context", context.VERSION, context.initial, context.fold),
+        Projection("findings", findings.VERSION, findings.initial_all, findings.fold_all),
     )
 }
 """Every projection, by name."""

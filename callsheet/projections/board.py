@@ -74,7 +74,7 @@ __all__ = [
     "start_all",
 ]
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever the fold's output changes, to invalidate snapshots."""
 
 TaskStatus = Literal[
@@ -111,6 +111,8 @@ class TaskCard:
         estimate_seconds: Expected duration, from the plan, if known.
         reason: Why it is blocked, failed or cancelled, if it is.
         last_event_id: The last event that changed the card.
+        inputs: Inputs the plan gives the task (its assignment carries them).
+        context_keys: Context-store entries the plan says the task needs.
     """
 
     task_id: str
@@ -131,6 +133,8 @@ class TaskCard:
     estimate_seconds: float | None = None
     reason: str = ""
     last_event_id: str | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    context_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,8 @@ def _from_plan(board: Board, planned: list[PlannedTask], event_id: str) -> Board
             priority=p.priority,
             estimate_seconds=p.estimate_seconds,
             last_event_id=event_id,
+            inputs=p.inputs,
+            context_keys=tuple(p.context_keys),
         )
     return replace(board, tasks=tasks)
 
@@ -268,6 +274,8 @@ def _task_event(card: TaskCard, event: Event) -> dict[str, Any] | None:
             "role": pd.role,
             "depends_on": tuple(pd.depends_on),
             "priority": pd.priority,
+            "inputs": pd.inputs,
+            "context_keys": tuple(pd.context_keys),
         }
     if isinstance(event, TaskAssigned):
         ad = event.data

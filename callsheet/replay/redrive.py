@@ -3,9 +3,10 @@
 The agent's ``@on`` handlers get the goal's events in log order, with its views
 and memory folded exactly as the live runtime folds them (its own reactions
 folded as soon as they are made). Model calls are answered from the
-``model.called`` events recorded for the same cause (by request digest), so
-nothing is called and nothing is spent. What each handler emits is compared
-with what the agent recorded for that cause; every difference is reported.
+``model.called`` events recorded for the same cause (by request digest), and
+tool calls from its ``tool.called`` events, so nothing is called, run or spent.
+What each handler emits is compared with what the agent recorded for that
+cause; every difference is reported.
 
 Only the agent's own reactions are replaced: other agents' events come from the
 log as they were, so a changed handler shows where its decisions part from the
@@ -27,6 +28,7 @@ from typing import Any, Literal
 from callsheet.agents.agent import Agent
 from callsheet.agents.context import HandlerContext
 from callsheet.agents.reactions import describe, error_event
+from callsheet.agents.tools import recorded_calls
 from callsheet.agents.topology import TopologyViolation, check_emission
 from callsheet.events.catalog import ModelCalled, TaskAssigned, TaskHeartbeat
 from callsheet.events.codec import decode_trusted, encode, to_dict
@@ -182,6 +184,7 @@ async def redrive(agent: Agent, events: Sequence[StoredEvent]) -> RedriveReport:
         for spec in agent.event_handlers():
             ctx = HandlerContext(agent, spec.name, stored, views)
             ctx.recorded = calls
+            ctx.recorded_tools = recorded_calls(recorded)
             try:
                 if not spec.matches(event, stored.subject or None):
                     continue

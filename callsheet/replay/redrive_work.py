@@ -5,7 +5,8 @@ handler runs again on the same assignment, with what the live run had:
 
 - the checkpoint it resumed from (the one the assignment names, or the last one
   made under it before the delivery started, as the runtime chooses);
-- model calls answered from the ``model.called`` events of that delivery;
+- model calls answered from the ``model.called`` events of that delivery, and
+  tool calls from its ``tool.called`` events (no tool runs);
 - reads of the log (``ctx.store.read``) seeing the goal's events as they were
   when the delivery started; ``ctx.wait_for`` and ``ctx.ask`` answered by the
   first matching event the log holds after the assignment;
@@ -38,6 +39,8 @@ from callsheet.agents.dispatch import (
     may_resume,
     result_data,
 )
+from callsheet.agents.tools import recorded_calls
+from callsheet.events.blobs import blob_ref
 from callsheet.events.catalog import (
     ModelCalled,
     TaskAssigned,
@@ -52,6 +55,7 @@ from callsheet.events.envelope import Event
 from callsheet.events.errors import StoreError
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.events.stream import StoreConfig
+from callsheet.events.wire import BlobRef
 
 __all__ = ["Delivery", "RedriveError", "WorkRedrive", "deliveries", "redrive_delivery"]
 
@@ -132,8 +136,9 @@ class _RecordedLog(EventStore):
     """The goal's recorded events, read as the live handler read the log.
 
     Reads (``read``, ``get``, ``last``, ``last_seq``, ``stream_last_seq``) answer
-    from the events before the delivery started; anything that would write to
-    the log or follow it live is refused with ``RedriveError``.
+    from the events before the delivery started; ``put_blob`` gives the reference
+    a blob would have (content-addressed) without writing it; anything else that
+    would write to the log or follow it live is refused with ``RedriveError``.
     """
 
     def __init__(self, events: Sequence[StoredEvent], horizon: int) -> None:  # no connection
@@ -199,6 +204,14 @@ class _RecordedLog(EventStore):
         """Return the entity's last recorded sequence (0 if none)."""
         last = await self.last(goal_id, task_id)
         return 0 if last is None else last.seq
+
+    async def put_blob(self, data: bytes) -> BlobRef:
+        """The reference the bytes would have: blobs are content-addressed, nothing is written."""
+        return blob_ref(self._config.blob_bucket, data)
+
+    async def get_blob(self, ref: BlobRef) -> bytes:
+        """Refused: a re-drive has no connection to the Object Store."""
+        return self._refuse("read the Object Store")  # type: ignore[no-any-return]
 
     async def stream_last_seq(self) -> int:
         """Return the last recorded sequence before the delivery started."""
@@ -268,6 +281,7 @@ class WorkRedrive(WorkContext):
             for s in delivery.recorded
             if isinstance(s.event, ModelCalled)
         }
+        self.recorded_tools = recorded_calls(s.event for s in delivery.recorded)
 
     async def sleep(self, seconds: float) -> None:
         """Return at once: the log already holds what came after."""

@@ -19,11 +19,14 @@ TYPE_RE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 PINNED_TYPES = {
     "agent.error",
     "aggregate.recorded",
+    "analysis.skipped",
     "artifact.published",
     "budget.exceeded",
     "conflict.detected",
     "conflict.resolved",
     "context.updated",
+    "finding.reported",
+    "finding.verified",
     "goal.accepted",
     "goal.cancelled",
     "goal.completed",
@@ -100,8 +103,14 @@ def test_type_names(event_type: str) -> None:
 
 
 def test_task_level_types() -> None:
-    # Task events, and the events of an application's aggregates (keyed by originator id).
-    expected = {t for t in EVENT_TYPES if t.startswith("task.")} | {"aggregate.recorded"}
+    # Task events, the events of an application's aggregates (keyed by originator id), and
+    # the review's findings and skipped analyses (keyed by the task that reported them).
+    expected = {t for t in EVENT_TYPES if t.startswith("task.")} | {
+        "aggregate.recorded",
+        "finding.reported",
+        "finding.verified",
+        "analysis.skipped",
+    }
     assert expected == TASK_LEVEL_TYPES
     assert "task.assigned" in TASK_LEVEL_TYPES
     assert "goal.submitted" not in TASK_LEVEL_TYPES
@@ -166,7 +175,16 @@ def test_exports_are_complete() -> None:
     missing = expected - exported
     assert not missing, f"not exported: {sorted(missing)}"
     others = exported - expected
-    assert others == {"AnyEvent", "EVENT_TYPES", "TASK_LEVEL_TYPES"}, sorted(others)
+    assert others == {
+        "AnyEvent",
+        "EVENT_TYPES",
+        "TASK_LEVEL_TYPES",
+        # The review's vocabulary: literal types and their values in order.
+        "PERSPECTIVES",
+        "Perspective",
+        "SEVERITIES",
+        "Severity",
+    }, sorted(others)
     for name in exported:
         assert hasattr(catalog, name), f"__all__ names {name!r}, which does not exist"
 

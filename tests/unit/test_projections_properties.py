@@ -120,7 +120,15 @@ def test_derived_figures_are_sane(history: list[Event]) -> None:
 
 
 def test_every_projection_is_registered_with_a_version() -> None:
-    assert set(PROJECTIONS) == {"board", "progress", "conflicts", "costs", "liveness", "context"}
+    assert set(PROJECTIONS) == {
+        "board",
+        "progress",
+        "conflicts",
+        "costs",
+        "liveness",
+        "context",
+        "findings",
+    }
     for name, projection in PROJECTIONS.items():
         assert projection.name == name
         assert projection.version >= 1

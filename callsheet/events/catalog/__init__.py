@@ -15,6 +15,20 @@ from callsheet.events.catalog.costs import (
     UsageRecorded,
     UsageRecordedData,
 )
+from callsheet.events.catalog.findings import (
+    PERSPECTIVES,
+    SEVERITIES,
+    AnalysisSkipped,
+    AnalysisSkippedData,
+    FindingReported,
+    FindingReportedData,
+    FindingVerified,
+    FindingVerifiedData,
+    FixEdit,
+    Perspective,
+    Severity,
+    SuggestedFix,
+)
 from callsheet.events.catalog.goals import (
     Budget,
     GoalAccepted,
@@ -34,6 +48,7 @@ from callsheet.events.catalog.goals import (
     PlanProposedData,
     Replanned,
     ReplannedData,
+    ReviewSpec,
 )
 from callsheet.events.catalog.tasks import (
     TaskAnswered,
@@ -84,11 +99,15 @@ from callsheet.events.envelope import Event
 
 __all__ = [
     "EVENT_TYPES",
+    "PERSPECTIVES",
+    "SEVERITIES",
     "TASK_LEVEL_TYPES",
     "AgentError",
     "AgentErrorData",
     "AggregateRecorded",
     "AggregateRecordedData",
+    "AnalysisSkipped",
+    "AnalysisSkippedData",
     "AnyEvent",
     "ArtifactPublished",
     "ArtifactPublishedData",
@@ -101,6 +120,11 @@ __all__ = [
     "ConflictResolvedData",
     "ContextUpdated",
     "ContextUpdatedData",
+    "FindingReported",
+    "FindingReportedData",
+    "FindingVerified",
+    "FindingVerifiedData",
+    "FixEdit",
     "GoalAccepted",
     "GoalAcceptedData",
     "GoalCancelled",
@@ -115,6 +139,7 @@ __all__ = [
     "GoalSubmittedData",
     "ModelCalled",
     "ModelCalledData",
+    "Perspective",
     "PlanProposed",
     "PlanProposedData",
     "PlannedTask",
@@ -125,6 +150,9 @@ __all__ = [
     "ReviewFinding",
     "ReviewRequested",
     "ReviewRequestedData",
+    "ReviewSpec",
+    "Severity",
+    "SuggestedFix",
     "TaskAnswered",
     "TaskAnsweredData",
     "TaskAssigned",
@@ -191,6 +219,9 @@ AnyEvent: TypeAlias = (
     | UsageRecorded
     | BudgetExceeded
     | AggregateRecorded
+    | FindingReported
+    | FindingVerified
+    | AnalysisSkipped
 )
 """Any event of the catalog; decoding picks the class from the ``type`` tag."""
 
@@ -200,6 +231,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 """Every event class of the catalog, by its ``type``."""
 
 TASK_LEVEL_TYPES: frozenset[str] = frozenset(
-    t for t in EVENT_TYPES if t.startswith("task.") or t == "aggregate.recorded"
+    t
+    for t in EVENT_TYPES
+    if t.startswith(("task.", "finding.", "analysis.")) or t == "aggregate.recorded"
 )
-"""Types that must carry a ``task_id``: the entity they change (a task, or an aggregate)."""
+"""Types that must carry a ``task_id``: the entity they change (a task, or an aggregate).
+
+Findings and skipped analyses belong to the task that reported them."""

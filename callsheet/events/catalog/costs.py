@@ -56,8 +56,19 @@ class ToolCalledData(Payload, kw_only=True, frozen=True):
     tool: Annotated[Id, Meta(description="Tool name.")]
     request_digest: Annotated[Digest, Meta(description="Digest of the canonical arguments.")]
     arguments: Annotated[Json, Meta(description="The arguments.")] = None
-    result: Annotated[Json, Meta(description="What the tool returned.")] = None
+    result: Annotated[
+        Json, Meta(description="What the tool returned (a process: its exit code and output).")
+    ] = None
     error: Annotated[Text | None, Meta(description="The error, if it failed.")] = None
+    command: Annotated[
+        list[Annotated[str, Meta(max_length=65536)]],
+        Meta(description="The exact command line run, for a process."),
+    ] = []
+    exit_code: Annotated[int | None, Meta(description="The process's exit status.")] = None
+    duration_ms: Annotated[float, Meta(ge=0, description="Wall time of the call.")] = 0.0
+    output_digest: Annotated[
+        Digest | None, Meta(description="sha256 of the result as canonical JSON.")
+    ] = None
 
 
 class ToolCalled(Event, tag="tool.called", frozen=True, kw_only=True):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import msgspec
 from msgspec import Meta
 
-from callsheet.events.envelope import Event, Id, NonNegative, Payload, Text
+from callsheet.events.catalog.findings import PERSPECTIVES, Perspective
+from callsheet.events.envelope import Event, Id, Json, NonNegative, Payload, Text
 
 __all__ = [
     "Budget",
@@ -27,6 +29,7 @@ __all__ = [
     "PlannedTask",
     "Replanned",
     "ReplannedData",
+    "ReviewSpec",
 ]
 
 
@@ -39,6 +42,43 @@ class Budget(Payload, kw_only=True, frozen=True):
     max_tokens: Annotated[NonNegative | None, Meta(description="Token limit, all models.")] = None
 
 
+class ReviewSpec(Payload, kw_only=True, frozen=True):
+    """What a code review goal reviews, and how (``callsheet review``)."""
+
+    path: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=4096,
+            pattern=r"^/",
+            description="Absolute path of the folder or file to review, on the workers' machine.",
+        ),
+    ]
+    perspectives: Annotated[
+        list[Perspective], Meta(min_length=1, description="Points of view to review from.")
+    ] = msgspec.field(default_factory=lambda: list(PERSPECTIVES))
+    split: Annotated[
+        Literal["auto", "perspective", "none"],
+        Meta(
+            description="auto: the planner decides (a small codebase goes to one worker); "
+            "perspective: at least one task per perspective; none: one task for everything."
+        ),
+    ] = "auto"
+    lines_per_task: Annotated[
+        int, Meta(ge=100, le=10_000_000, description="Target size of a module group, in lines.")
+    ] = 4000
+    tool_timeout: Annotated[
+        float, Meta(gt=0, le=86400, description="Seconds a tool may run before it is stopped.")
+    ] = 300.0
+    python: Annotated[
+        Annotated[str, Meta(max_length=4096)] | None,
+        Meta(description="Interpreter for the project's own tests; the crew's by default."),
+    ] = None
+    per_rule: Annotated[
+        int, Meta(ge=1, le=100000, description="Findings of one rule listed in full by the report.")
+    ] = 20
+
+
 class GoalSubmittedData(Payload, kw_only=True, frozen=True):
     """A user or service asks the crew for something."""
 
@@ -47,6 +87,9 @@ class GoalSubmittedData(Payload, kw_only=True, frozen=True):
     requested_by: Annotated[Id | None, Meta(description="Who asked.")] = None
     constraints: Annotated[list[Text], Meta(description="Constraints the result must meet.")] = []
     budget: Annotated[Budget | None, Meta(description="Spending limits.")] = None
+    review: Annotated[
+        ReviewSpec | None, Meta(description="Set for a code review goal: what to review.")
+    ] = None
 
 
 class GoalSubmitted(Event, tag="goal.submitted", frozen=True, kw_only=True):
@@ -131,6 +174,12 @@ class PlannedTask(Payload, kw_only=True, frozen=True):
     estimate_seconds: Annotated[
         Annotated[float, Meta(ge=0)] | None, Meta(description="Expected duration.")
     ] = None
+    inputs: Annotated[
+        dict[str, Json], Meta(description="Inputs the assignment will carry, by name.")
+    ] = {}
+    context_keys: Annotated[
+        list[Id], Meta(description="Context-store entries the worker will need.")
+    ] = []
 
 
 class PlanProposedData(Payload, kw_only=True, frozen=True):
@@ -152,7 +201,15 @@ class ReplannedData(Payload, kw_only=True, frozen=True):
 
     plan_version: Annotated[int, Meta(ge=1, description="The new plan's version.")]
     trigger: Annotated[
-        Literal["task_failed", "scope_changed", "complexity", "opportunity", "conflict", "other"],
+        Literal[
+            "task_failed",
+            "scope_changed",
+            "complexity",
+            "opportunity",
+            "conflict",
+            "inventory",
+            "other",
+        ],
         Meta(description="What made the supervisor replan."),
     ]
     reason: Annotated[Text, Meta(description="Why, in words.")]

@@ -50,6 +50,12 @@ class TaskPlannedData(Payload, kw_only=True, frozen=True):
     priority: Priority = 5
     deadline: Annotated[UtcTime | None, Meta(description="When it must be done.")] = None
     parent_task_id: Annotated[Id | None, Meta(description="Task this one was split from.")] = None
+    inputs: Annotated[
+        dict[str, Json], Meta(description="Inputs the assignment will carry, by name.")
+    ] = {}
+    context_keys: Annotated[
+        list[Id], Meta(description="Context-store entries the worker will need.")
+    ] = []
 
 
 class TaskPlanned(Event, tag="task.planned", frozen=True, kw_only=True):

@@ -57,7 +57,9 @@ class ContextUpdatedData(Payload, kw_only=True, frozen=True):
 
     key: Annotated[Id, Meta(description="Entry key, e.g. 'api.auth.response'.")]
     kind: Annotated[
-        Literal["decision", "interface_contract", "constraint", "progress_state", "note"],
+        Literal[
+            "decision", "interface_contract", "constraint", "convention", "progress_state", "note"
+        ],
         Meta(description="What kind of knowledge this is."),
     ]
     value: Annotated[Json, Meta(description="The entry's content.")]

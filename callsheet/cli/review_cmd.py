@@ -1,0 +1,412 @@
+"""``callsheet review PATH``: a crew of specialists reviews a Python codebase; the main job.
+
+The controller, the supervisor, the inventory taker, the verifier and the
+synthesizer run in this process; the analysts in processes of their own
+(``--workers``). The goal's id is printed first, so that ``events``, ``replay``,
+``why``, ``trace`` and ``redrive`` work on it; the report and the SARIF log are
+written from the log once the goal completes.
+
+Exit status: 0 when no finding at or above ``--fail-on`` remains, 1 when one
+does, 2 for bad input (including a tree with nothing to review), 4 when the
+review could not complete (it failed, or ran past ``--timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from callsheet.agents import AgentRuntime
+from callsheet.agents.tools import cache_root
+from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.cli.processes import AgentProcess, spawn_agent, stop_all
+from callsheet.events.catalog import (
+    PERSPECTIVES,
+    SEVERITIES,
+    ArtifactPublished,
+    Budget,
+    GoalSubmitted,
+    GoalSubmittedData,
+    ReviewSpec,
+    TaskStarted,
+)
+from callsheet.events.ids import new_event_id
+from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.wire import BlobRef
+from callsheet.projections import findings as findings_projection
+from callsheet.projections.findings import Findings
+from callsheet.review import build_review_crew
+from callsheet.review.findings import rank
+from callsheet.review.plan import ANALYST, INVENTORY, REPORTER, VERIFIER, cache_name
+from callsheet.review.progress import ReviewProgress
+from callsheet.review.report import counts
+from callsheet.review.synthesizer import REPORT_ARTIFACT, SARIF_ARTIFACT
+
+__all__ = ["EXIT_FINDINGS", "EXIT_INCOMPLETE", "review"]
+
+EXIT_FINDINGS = 1
+"""A finding at or above ``--fail-on`` remains."""
+EXIT_INCOMPLETE = 4
+"""The review could not complete."""
+_ENDS = ("goal.completed", "goal.cancelled", "goal.rejected")
+_CLASSES = {
+    INVENTORY: "callsheet.review:InventoryWorker",
+    ANALYST: "callsheet.review:AnalystWorker",
+    VERIFIER: "callsheet.review:VerifierWorker",
+    REPORTER: "callsheet.review:Synthesizer",
+}
+_HINT_AFTER = 15.0
+
+
+def _perspectives(text: str) -> list[str]:
+    wanted = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(wanted) - set(PERSPECTIVES))
+    if unknown or not wanted:
+        fail(
+            f"--perspectives: unknown {', '.join(unknown) or '(none given)'} "
+            f"(known: {', '.join(PERSPECTIVES)})",
+            EXIT_INVALID,
+        )
+    return [p for p in PERSPECTIVES if p in wanted]
+
+
+def _target(path: Path) -> Path:
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        fail(f"{path} does not exist", EXIT_INVALID)
+    if resolved.is_file() and resolved.suffix != ".py":
+        fail(f"{path} is not a Python file (.py) or a folder", EXIT_INVALID)
+    if not (resolved.is_file() or resolved.is_dir()):
+        fail(f"{path} is neither a folder nor a regular file", EXIT_INVALID)
+    if not os.access(resolved, os.R_OK | (os.X_OK if resolved.is_dir() else 0)):
+        fail(f"{path} cannot be read", EXIT_INVALID)
+    return resolved
+
+
+def _writable(path: Path, option: str) -> Path:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        fail(f"{option}: folder {parent} does not exist", EXIT_INVALID)
+    if path.is_dir():
+        fail(f"{option}: {path} is a folder", EXIT_INVALID)
+    if not os.access(parent, os.W_OK):
+        fail(f"{option}: cannot write in {parent}", EXIT_INVALID)
+    return path
+
+
+async def _body(store: EventStore, artifact: ArtifactPublished) -> str:
+    """An artifact's body, inline or from the Object Store, checked against its digest."""
+    data = artifact.data
+    if data.content is not None:
+        raw = data.content.encode()
+    elif data.uri and data.uri.startswith("nats-object://"):
+        bucket, _, name = data.uri.removeprefix("nats-object://").partition("/")
+        digest = (data.digest or "").strip()
+        ref = BlobRef(bucket=bucket, name=name, digest=digest, size=data.size or 0)
+        raw = await store.get_blob(ref)
+    else:
+        raise click.ClickException(f"artifact {data.artifact_id} has no content")
+    if data.digest and "sha256:" + hashlib.sha256(raw).hexdigest() != data.digest:
+        raise click.ClickException(f"artifact {data.artifact_id} does not match its digest")
+    return raw.decode()
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a temporary file renamed over it)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: bool) -> str:
+    """Follow the goal until it ends; return how it ended."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    hinted = False
+    started: set[str] = set()
+    display = Live(progress.view(), console=console, refresh_per_second=4) if live else None
+    try:
+        if display is not None:
+            display.start()
+        async with store.subscribe(goal_id=goal) as sub:
+            async for stored in sub:
+                event = stored.event
+                lines = progress.feed(event)
+                if isinstance(event, TaskStarted):
+                    started.add(event.data.worker)
+                if display is not None:
+                    display.update(progress.view())
+                else:
+                    for line in lines:
+                        click.echo(line, err=True)
+                waiting = any(
+                    c.role == ANALYST and c.status == "assigned"
+                    for c in progress.board.tasks.values()
+                )
+                late = time.monotonic() - progress.started > _HINT_AFTER
+                if (
+                    waiting
+                    and late
+                    and not hinted
+                    and not any(w.startswith("analyst") for w in started)
+                ):
+                    hinted = True
+                    click.echo(
+                        "callsheet: no analyst has taken a task yet; start one with "
+                        "`callsheet agent run callsheet.review:AnalystWorker`",
+                        err=True,
+                    )
+                if event.event_type in _ENDS:
+                    return event.event_type
+    finally:
+        if display is not None:
+            display.stop()
+    return "ended"  # pragma: no cover - a subscription only ends when closed
+
+
+def _exit_code(state: Findings, fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    limit = rank(fail_on)  # type: ignore[arg-type]
+    worst = [c for c in state.by_status("confirmed") if rank(c.data.severity) <= limit]
+    return EXIT_FINDINGS if worst else 0
+
+
+def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float) -> None:
+    figures = counts(state)
+    sev = figures.by_severity
+    click.echo(
+        f"{figures.verified} findings: {sev['error']} errors, {sev['warning']} warnings, "
+        f"{sev['note']} notes ({figures.rejected} rejected, {figures.merged} merged, "
+        f"{figures.skipped} parts not analysed)"
+    )
+    click.echo("see what happened:")
+    click.echo(f"  callsheet events --goal {goal}")
+    click.echo(f"  callsheet replay findings --goal {goal}")
+    first = next(
+        iter(sorted(state.by_status("confirmed"), key=lambda c: rank(c.data.severity))), None
+    )
+    if first is not None:
+        click.echo(f"  callsheet why {first.reported_id}")
+    click.echo(f"  callsheet trace --goal {goal}")
+    click.echo(
+        f"  callsheet redrive callsheet.review:ReviewSupervisor --goal {goal} "
+        f"--name review-supervisor --arg lease_seconds={lease:g}"
+    )
+    workers: dict[str, str] = {}
+    roles = {
+        s.event.id: getattr(s.event.data, "role", "")
+        for s in events
+        if s.event.event_type == "task.assigned"
+    }
+    for stored in events:
+        event = stored.event
+        if isinstance(event, TaskStarted):
+            workers.setdefault(event.data.worker, roles.get(event.causation_id or "", ""))
+    for name, role in sorted(workers.items()):
+        if role in _CLASSES:
+            click.echo(f"  callsheet redrive {_CLASSES[role]} --goal {goal} --name {name}")
+
+
+@click.command("review")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=Path("callsheet-review.md"),
+    show_default=True,
+    help="Markdown report to write.",
+)
+@click.option(
+    "--sarif", "sarif_path", type=click.Path(path_type=Path), default=None, help="SARIF 2.1.0 log."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([*SEVERITIES, "never"]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when a verified finding at or above this level remains.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=64),
+    default=2,
+    show_default=True,
+    help="Analyst processes to start (0: use analysts already running).",
+)
+@click.option("--perspectives", default=",".join(PERSPECTIVES), show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["auto", "perspective", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: a small codebase goes to one worker; perspective: a task per perspective.",
+)
+@click.option("--lines-per-task", type=click.IntRange(min=100), default=4000, show_default=True)
+@click.option("--tool-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True)
+@click.option("--python", "python", default=None, help="Python to run the project's tests with.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Token budget.")
+@click.option("--per-rule", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--goal", "goal_id", default=None, help="Goal id (an existing one is continued).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True)
+@click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option(
+    "--progress/--no-progress", default=None, help="Live view (default: when on a terminal)."
+)
+def review(
+    path: Path,
+    report_path: Path,
+    sarif_path: Path | None,
+    fail_on: str,
+    workers: int,
+    perspectives: str,
+    split: str,
+    lines_per_task: int,
+    tool_timeout: float,
+    python: str | None,
+    max_tokens: int | None,
+    per_rule: int,
+    goal_id: str | None,
+    timeout: float,
+    lease: float,
+    progress: bool | None,
+) -> None:
+    """Review the Python codebase at PATH (a folder, a checkout or one file) with a crew.
+
+    Exit status: 0 none at or above --fail-on, 1 some, 2 bad input or nothing to
+    review, 4 the review could not complete.
+    """
+    target = _target(path)
+    wanted = _perspectives(perspectives)
+    _writable(report_path, "--report")
+    if sarif_path is not None:
+        _writable(sarif_path, "--sarif")
+    if python is not None and shutil.which(python) is None:
+        fail(f"--python: {python} is not an executable", EXIT_INVALID)
+    spec = ReviewSpec(
+        path=str(target),
+        perspectives=wanted,  # type: ignore[arg-type]
+        split=split,  # type: ignore[arg-type]
+        lines_per_task=lines_per_task,
+        tool_timeout=tool_timeout,
+        python=python,
+        per_rule=per_rule,
+    )
+    goal = goal_id or "review-" + new_event_id().lower()[-10:]
+    live = sys.stderr.isatty() if progress is None else progress
+    options = _Options(goal, target, str(path), spec, workers, lease, timeout, live, max_tokens)
+
+    async def main() -> int:
+        async with open_store() as store:
+            finished = await _review(store, options)
+            if finished is None:
+                return EXIT_INCOMPLETE
+            events = [s async for s in store.read(goal_id=goal)]
+            state = findings_projection.initial()
+            for stored in events:
+                state = findings_projection.fold(state, stored.event)
+            outcome, why = _end_of(events)
+            artifacts = {
+                s.event.data.artifact_id: s.event
+                for s in events
+                if isinstance(s.event, ArtifactPublished)
+            }
+            if REPORT_ARTIFACT not in artifacts:
+                click.echo(
+                    f"callsheet: error: the review ended ({outcome}) without a report: {why}",
+                    err=True,
+                )
+                return EXIT_INCOMPLETE
+            _write(report_path, await _body(store, artifacts[REPORT_ARTIFACT]))
+            click.echo(f"report: {report_path}")
+            if sarif_path is not None and SARIF_ARTIFACT in artifacts:
+                _write(sarif_path, await _body(store, artifacts[SARIF_ARTIFACT]))
+                click.echo(f"SARIF: {sarif_path}")
+            _summary(goal, state, events, lease)
+        shutil.rmtree(cache_root() / cache_name(goal), ignore_errors=True)
+        if not (state.inventory or {}).get("files"):
+            click.echo(f"callsheet: error: no Python file to review in {path}", err=True)
+            return EXIT_INVALID
+        if outcome not in ("succeeded", "partial"):
+            return EXIT_INCOMPLETE
+        return _exit_code(state, fail_on)
+
+    raise SystemExit(run(main))
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    goal: str
+    target: Path
+    named: str
+    spec: ReviewSpec
+    workers: int
+    lease: float
+    timeout: float
+    live: bool
+    max_tokens: int | None
+
+
+def _end_of(events: list[StoredEvent]) -> tuple[str, str]:
+    """How the goal ended (its outcome) and the summary or reason given."""
+    for stored in events:
+        event = stored.event
+        if event.event_type in _ENDS:
+            data = event.data
+            outcome = str(getattr(data, "outcome", event.event_type))
+            return outcome, str(getattr(data, "summary", "") or getattr(data, "reason", ""))
+    return "running", ""
+
+
+async def _review(store: EventStore, o: _Options) -> bool | None:
+    """Run the crew until the goal ends (submitting it unless it exists); None on a timeout."""
+    url = store.nc.connected_url
+    assert url is not None
+    server = f"nats://{url.hostname}:{url.port}"
+    known = [s async for s in store.read(goal_id=o.goal)]
+    if any(s.event.event_type in _ENDS for s in known):
+        click.echo(f"goal {o.goal} has ended already: writing its report again")
+        return True
+    children: list[AgentProcess] = []
+    try:
+        for i in range(o.workers):
+            name = f"analyst-{i + 1}"
+            children.append(
+                await spawn_agent(_CLASSES[ANALYST], name, server, "--lease", f"{o.lease:g}")
+            )
+        await asyncio.gather(*(c.ready(60) for c in children))
+        async with AgentRuntime(store, build_review_crew(lease_seconds=o.lease)):
+            if known:
+                click.echo(f"goal {o.goal}: continuing the review of {o.target}")
+            else:
+                budget = Budget(max_tokens=o.max_tokens) if o.max_tokens else None
+                data = GoalSubmittedData(
+                    title=f"Review {o.named}"[:512],
+                    requested_by="cli",
+                    review=o.spec,
+                    budget=budget,
+                )
+                await store.append(GoalSubmitted.new(data=data, goal_id=o.goal, producer="cli"))
+                click.echo(f"goal {o.goal}: reviewing {o.target} with {o.workers} analysts")
+            watch = ReviewProgress(o.goal)
+            await asyncio.wait_for(_follow(store, o.goal, watch, o.live), o.timeout)
+    except TimeoutError:
+        click.echo(f"callsheet: error: the review did not end within {o.timeout:g} s", err=True)
+        return None
+    except RuntimeError as exc:
+        fail(str(exc))
+    finally:
+        await stop_all(children)
+    return True

@@ -1,0 +1,34 @@
+"""Code review by a crew of specialists: ``callsheet review PATH``.
+
+The inventory is taken first; the supervisor plans from it (perspectives by
+module group, in parallel); analysts run real analyzers (ruff, bandit, radon,
+mypy, the project's own tests with coverage) in subprocesses, every run
+recorded as ``tool.called``; verifiers check each finding against the file and
+re-run its rule, merge duplicates and reject what does not hold; the
+synthesizer writes the Markdown report and the SARIF log from the log.
+"""
+
+from callsheet.review.crew import (
+    REVIEW_ROLES,
+    ReviewController,
+    ReviewSupervisor,
+    build_review_crew,
+)
+from callsheet.review.inventory import Inventory, InventoryError, scan
+from callsheet.review.synthesizer import Synthesizer
+from callsheet.review.verifier import VerifierWorker
+from callsheet.review.workers import AnalystWorker, InventoryWorker
+
+__all__ = [
+    "REVIEW_ROLES",
+    "AnalystWorker",
+    "Inventory",
+    "InventoryError",
+    "InventoryWorker",
+    "ReviewController",
+    "ReviewSupervisor",
+    "Synthesizer",
+    "VerifierWorker",
+    "build_review_crew",
+    "scan",
+]

@@ -1,0 +1,95 @@
+"""mypy, for typing, where the project is typed (it configures mypy, or annotates its code).
+
+With the project's mypy configuration its settings apply; without one, mypy
+checks the code with imports it cannot find ignored. The cache lives outside
+the reviewed tree (the verifier's re-run reuses it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from callsheet.agents.tools import Invocation, ToolError, ToolRun
+from callsheet.events.catalog import Severity
+from callsheet.review.analyzers.base import Analyzer, Job, Raw, relative
+
+__all__ = ["Mypy", "severity"]
+
+_ENVIRONMENT = frozenset({"import-not-found", "import-untyped", "import", "misc"})
+
+
+def severity(code: str | None, level: str) -> Severity:
+    """Type errors are errors; notes and what the environment causes (missing stubs) are notes."""
+    if level != "error" or code in _ENVIRONMENT:
+        return "note"
+    return "error"
+
+
+class Mypy(Analyzer):
+    """mypy's errors in the code files."""
+
+    name = "mypy"
+    perspective = "tests"
+
+    def invocation(self, job: Job) -> Invocation | None:
+        """``mypy -O json`` on the code files."""
+        files = job.code_files
+        if not files:
+            return None
+        cache = "{cache}/mypy" if job.cache else "{tmp}/mypy-cache"
+        args = ["-O", "json", "--no-error-summary", "--show-column-numbers"]
+        args += ["--show-error-codes", "--no-color-output", "--cache-dir", cache]
+        if job.config.mypy_config is not None:
+            args += ["--config-file", job.config.mypy_config]
+        else:
+            args += ["--ignore-missing-imports", "--follow-imports=silent"]
+        args += ["--explicit-package-bases", "--", *files]
+        return Invocation(
+            "mypy",
+            tuple(args),
+            job.root,
+            timeout=job.timeout,
+            ok_exit=frozenset({0, 1}),
+            interpreter=job.python,
+            env={"MYPY_FORCE_COLOR": "0"},
+            cache=job.cache,
+        )
+
+    def confirm(self, job: Job, rules: Sequence[str]) -> Invocation | None:
+        """Mypy again (incremental: its cache is kept)."""
+        return self.invocation(job) if rules else None
+
+    def parse(self, run: ToolRun, job: Job) -> list[Raw]:
+        """One finding per error line (notes that follow an error are part of it)."""
+        wanted = set(job.files)
+        found: list[Raw] = []
+        for line in run.stdout.splitlines():
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                raise ToolError(
+                    self.name, f"unexpected output: {line[:300]}", retryable=False
+                ) from None
+            path = relative(job.root, str(item.get("file", "")))
+            if path not in wanted or item.get("severity") != "error":
+                continue
+            code = item.get("code")
+            message = str(item.get("message", ""))
+            if item.get("hint"):
+                message += f" ({item['hint']})"
+            column = item.get("column")
+            found.append(
+                Raw(
+                    path=path,
+                    line=max(1, int(item.get("line", 1))),
+                    column=int(column) + 1 if isinstance(column, int) and column >= 0 else None,
+                    rule=str(code or "error"),
+                    message=message[:65536],
+                    severity=severity(code, "error"),
+                    help_uri="https://mypy.readthedocs.io/en/stable/error_code_list.html",
+                )
+            )
+        return found

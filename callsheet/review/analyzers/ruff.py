@@ -1,0 +1,169 @@
+"""ruff, for four perspectives: security, bugs, complexity and style.
+
+Security is flake8-bandit (``S``); bugs are pyflakes (``F``), bugbear (``B``)
+and pylint's errors (``PLE``); complexity is mccabe (``C90``) and ``PERF``.
+
+With a ruff configuration of its own, the project's settings apply (line length,
+per-file ignores, exclusions; its ignored rules stay ignored when a perspective
+selects its families); the style perspective takes the project's own selection.
+Without one, ruff runs isolated with this module's defaults and what the project
+says elsewhere (black's or flake8's line length, ``requires-python``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from callsheet.agents.tools import Invocation, ToolError, ToolRun
+from callsheet.events.catalog import FixEdit, Perspective, Severity, SuggestedFix
+from callsheet.review.analyzers.base import Analyzer, Job, Raw, parse_json, relative
+
+__all__ = ["FAMILIES", "STYLE_DEFAULT", "Ruff", "severity"]
+
+FAMILIES: dict[Perspective, tuple[str, ...]] = {
+    "security": ("S",),
+    "bugs": ("F", "B", "PLE"),
+    "complexity": ("C90", "PERF"),
+}
+"""Rule families each perspective selects (style takes the rest)."""
+STYLE_DEFAULT = ("E", "W", "I", "N", "UP", "SIM")
+"""The style families used when the project has no ruff configuration."""
+
+_ERRORS = frozenset(
+    {
+        # Undefined names and broken constructs: the code fails when it runs.
+        "F821", "F822", "F823", "F631", "F632", "F633", "F701", "F702", "F704", "F706",
+        "F707", "F722", "F811", "B012", "B018", "PLE0101", "PLE0116", "PLE0117", "PLE1142",
+        # Security problems that are exploitable as they stand.
+        "S102", "S301", "S307", "S506", "S602", "S604", "S605", "S608", "S611", "S701",
+        "S501", "S323",
+    }
+)  # fmt: skip
+_NOTES = frozenset({"S101", "S110", "S112", "S311", "S404", "S603", "S607", "B905"})
+
+
+def severity(code: str) -> Severity:
+    """The severity of a ruff rule, by the family's meaning and a list of known cases."""
+    if code in _ERRORS or code.startswith("PLE"):
+        return "error"
+    if code in _NOTES:
+        return "note"
+    if code.startswith(("S", "F", "B")):
+        return "warning"
+    if code.startswith(("C90", "C901")):
+        return "warning"
+    return "note"  # performance and style
+
+
+def _fix(diagnostic: dict[str, Any]) -> SuggestedFix | None:
+    fix = diagnostic.get("fix")
+    if not isinstance(fix, dict):
+        return None
+    edits = []
+    for edit in fix.get("edits") or []:
+        start, end = edit.get("location") or {}, edit.get("end_location") or {}
+        edits.append(
+            FixEdit(
+                start_line=max(1, int(start.get("row", 1))),
+                start_column=max(1, int(start.get("column", 1))),
+                end_line=max(1, int(end.get("row", 1))),
+                end_column=max(1, int(end.get("column", 1))),
+                content=str(edit.get("content", ""))[:65536],
+            )
+        )
+    applicability = fix.get("applicability")
+    return SuggestedFix(
+        description=str(fix.get("message") or "ruff can fix this")[:65536],
+        applicability=applicability if applicability in ("safe", "unsafe") else "manual",
+        edits=edits,
+    )
+
+
+class Ruff(Analyzer):
+    """ruff's diagnostics of one perspective, with ruff's own fixes."""
+
+    name = "ruff"
+
+    def __init__(self, perspective: Perspective) -> None:
+        """Create it for a perspective (``security``, ``bugs``, ``complexity`` or ``style``)."""
+        if perspective == "tests":
+            raise ValueError("ruff has no tests perspective")
+        self.perspective = perspective
+
+    def _files(self, job: Job) -> tuple[str, ...]:
+        # Assertions and fixed passwords are how tests are written: security reviews the code.
+        return job.code_files if self.perspective == "security" else job.files
+
+    def _args(self, job: Job, select: Sequence[str] | None) -> list[str]:
+        cfg = job.config
+        args = ["check", "--no-cache", "--output-format", "json", "--exit-zero", "--force-exclude"]
+        if cfg.ruff_config is not None:
+            args += ["--config", cfg.ruff_config]
+            if select is not None and cfg.ruff_ignore:
+                args += ["--ignore", ",".join(cfg.ruff_ignore)]
+        else:
+            args.append("--isolated")
+            args += ["--line-length", str(cfg.line_length or 88)]
+            if cfg.target_version:
+                args += ["--target-version", cfg.target_version]
+            if cfg.max_complexity:
+                args += ["--config", f"lint.mccabe.max-complexity = {cfg.max_complexity}"]
+        if select is not None:
+            args += ["--select", ",".join(select)]
+        elif cfg.ruff_config is not None:  # the project's own style, less what others cover
+            owned = [code for families in FAMILIES.values() for code in families]
+            args += ["--extend-ignore", ",".join(owned)]
+        else:
+            args += ["--select", ",".join(STYLE_DEFAULT)]
+        return args
+
+    def _selection(self) -> tuple[str, ...] | None:
+        return FAMILIES.get(self.perspective)
+
+    def invocation(self, job: Job) -> Invocation | None:
+        """``ruff check --output-format json`` on the files, with the perspective's rules."""
+        files = self._files(job)
+        if not files:
+            return None
+        args = [*self._args(job, self._selection()), "--", *files]
+        return Invocation("ruff", tuple(args), job.root, timeout=job.timeout)
+
+    def confirm(self, job: Job, rules: Sequence[str]) -> Invocation | None:
+        """Ruff again on the files, for exactly these rules."""
+        files = self._files(job)
+        if not files or not rules:
+            return None
+        args = [*self._args(job, sorted(set(rules))), "--", *files]
+        return Invocation("ruff", tuple(args), job.root, timeout=job.timeout)
+
+    def parse(self, run: ToolRun, job: Job) -> list[Raw]:
+        """The diagnostics, less syntax errors (the inventory reports those once)."""
+        data = parse_json(run, self.name)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise ToolError(self.name, "its JSON output is not a list", retryable=False)
+        wanted = set(job.files)
+        found: list[Raw] = []
+        for d in data:
+            code = d.get("code")
+            path = relative(job.root, str(d.get("filename", "")))
+            if not isinstance(code, str) or code == "invalid-syntax" or path not in wanted:
+                continue
+            start = d.get("location") or {}
+            end = d.get("end_location") or {}
+            found.append(
+                Raw(
+                    path=path,
+                    line=max(1, int(start.get("row", 1))),
+                    column=max(1, int(start.get("column", 1))),
+                    end_line=max(1, int(end.get("row", start.get("row", 1)))),
+                    rule=code,
+                    message=str(d.get("message", ""))[:65536],
+                    severity=severity(code),
+                    fix=_fix(d),
+                    help_uri=d.get("url") if isinstance(d.get("url"), str) else None,
+                )
+            )
+        return found

@@ -1,0 +1,225 @@
+"""The review's Markdown report, rendered from the ``findings`` projection: a pure function.
+
+The report lists the verified findings only (duplicates merged into the one
+kept, with every tool that reported it) and counts the rejected ones; it says
+what was not analysed and why, and what was reported but never verified. Each
+finding names the event ``callsheet why`` explains.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from callsheet.events.catalog import PERSPECTIVES, SEVERITIES, Severity
+from callsheet.projections.findings import FindingCard, Findings
+from callsheet.review.findings import rank
+
+__all__ = ["ReportCounts", "counts", "kept", "render_markdown"]
+
+_TOP_FILES = 10
+_PATHS_SHOWN = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCounts:
+    """The figures of a report (also the goal's result).
+
+    Attributes:
+        by_severity: Verified findings per severity.
+        by_perspective: Verified findings per perspective.
+        rejected: Findings the verifiers rejected.
+        merged: Findings merged into another (duplicates).
+        unverified: Findings no verifier judged.
+        skipped: Parts not analysed.
+    """
+
+    by_severity: dict[str, int]
+    by_perspective: dict[str, int]
+    rejected: int
+    merged: int
+    unverified: int
+    skipped: int
+
+    @property
+    def verified(self) -> int:
+        """Findings listed (verified and kept)."""
+        return sum(self.by_severity.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures as plain data."""
+        return {
+            "verified": self.verified,
+            "by_severity": self.by_severity,
+            "by_perspective": self.by_perspective,
+            "rejected": self.rejected,
+            "merged": self.merged,
+            "unverified": self.unverified,
+            "skipped": self.skipped,
+        }
+
+
+def _order(card: FindingCard) -> tuple[int, str, int, str, str]:
+    d = card.data
+    return (rank(d.severity), d.path, d.line, d.rule, d.finding_id)
+
+
+def kept(state: Findings) -> list[FindingCard]:
+    """The verified findings the report lists, worst first, then by place."""
+    return sorted(state.by_status("confirmed"), key=_order)
+
+
+def counts(state: Findings) -> ReportCounts:
+    """The report's figures."""
+    listed = kept(state)
+    return ReportCounts(
+        by_severity={s: sum(1 for c in listed if c.data.severity == s) for s in SEVERITIES},
+        by_perspective={p: sum(1 for c in listed if c.data.perspective == p) for p in PERSPECTIVES},
+        rejected=len(state.by_status("rejected")),
+        merged=len(state.by_status("merged")),
+        unverified=len(state.by_status("reported")),
+        skipped=len(state.skipped),
+    )
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown line (no table or emphasis breakage)."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def _paths(paths: Sequence[str]) -> str:
+    shown = ", ".join(f"`{_md(p)}`" for p in paths[:_PATHS_SHOWN])
+    more = len(paths) - _PATHS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> list[str]:
+    inv = state.inventory or {}
+    out = [f"# Code review of `{_md(root)}`", ""]
+    out.append(
+        f"Goal `{goal}`: reviewed by the callsheet crew; every finding below was checked "
+        "against the file by a verifier."
+    )
+    out += ["", "## Summary", ""]
+    sev = figures.by_severity
+    out.append(
+        f"- **{figures.verified} findings**: {sev['error']} errors, {sev['warning']} warnings, "
+        f"{sev['note']} notes. The verifiers rejected {figures.rejected} reported findings "
+        f"that did not hold and merged {figures.merged} duplicates into the findings kept."
+    )
+    if inv:
+        packages = ", ".join(inv.get("packages") or [])
+        others = inv.get("other_files") or 0
+        out.append(
+            f"- Reviewed {inv.get('files', 0)} Python files, {inv.get('lines', 0)} lines "
+            f"({inv.get('test_files', 0)} test files"
+            + (f", packages: {packages}" if packages else "")
+            + ")"
+            + (f"; {others} other files not reviewed" if others else "")
+            + "."
+        )
+        config = inv.get("config") or {}
+        sources = config.get("sources") or []
+        out.append(
+            "- The project's own configuration: " + "; ".join(sources)
+            if sources
+            else "- The project configures none of the tools: their defaults were used."
+        )
+    out.append(f"- {state.tool_calls} tool runs, {state.tool_ms / 1000:.1f} s of tool time.")
+    out += ["", "| perspective | errors | warnings | notes |", "| --- | ---: | ---: | ---: |"]
+    listed = kept(state)
+    for p in PERSPECTIVES:
+        row = Counter(c.data.severity for c in listed if c.data.perspective == p)
+        out.append(f"| {p} | {row['error']} | {row['warning']} | {row['note']} |")
+    files = Counter(c.data.path for c in listed)
+    if files:
+        out += ["", "Files most affected:", "", "| file | errors | warnings | notes |"]
+        out.append("| --- | ---: | ---: | ---: |")
+        for path, _ in sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_FILES]:
+            row = Counter(c.data.severity for c in listed if c.data.path == path)
+            out.append(f"| `{_md(path)}` | {row['error']} | {row['warning']} | {row['note']} |")
+    out += ["", "### Not analysed", ""]
+    if not state.skipped and inv.get("files", 1):
+        out.append("Everything was analysed.")
+    if inv and not inv.get("files"):
+        out.append("- No Python file was found to review.")
+    for part in state.skipped:
+        what = f"{len(part.paths)} files" if part.paths else "the whole codebase"
+        scope = f" ({', '.join(part.perspectives)})" if part.perspectives else ""
+        where = f": {_paths(part.paths)}" if part.paths else ""
+        out.append(f"- {what}{scope}: {_md(part.reason)}{where}")
+    unverified = state.by_status("reported")
+    if unverified:
+        out += ["", "### Reported but not verified", ""]
+        out.append(
+            f"{len(unverified)} findings were reported but no verifier judged them "
+            '(see "Not analysed"); they are not counted above:'
+        )
+        for card in sorted(unverified, key=_order)[:50]:
+            d = card.data
+            out.append(f"- `{_md(d.path)}:{d.line}` {d.tool} {d.rule}: {_md(d.message)}")
+    return out
+
+
+def _finding(card: FindingCard, state: Findings) -> list[str]:
+    d = card.data
+    out = [f"#### `{_md(d.path)}:{d.line}` {d.rule}: {_md(d.message)}", ""]
+    also = [state.findings[f].data for f in card.also if f in state.findings]
+    sources = f"{d.tool}" + "".join(f", {a.tool} {a.rule}" for a in also)
+    facts = [f"**{d.severity}**", d.perspective, f"found by {sources}"]
+    if d.origin == "model":
+        facts.append("a model's finding")
+    facts += list(d.tags)
+    out.append(" · ".join(facts))
+    if d.source_line.strip():
+        out += ["", "```python", d.source_line.rstrip(), "```"]
+    fixes = [x for x in [d.fix, *(a.fix for a in also)] if x is not None]
+    if fixes:
+        fix = fixes[0]
+        kind = {"safe": "safe fix", "unsafe": "unsafe fix", "manual": "fix"}[fix.applicability]
+        out += ["", f"- **{kind}**: {_md(fix.description)}"]
+    if d.help_uri:
+        out.append(f"- rule: <{d.help_uri}>")
+    out.append(f"- verified: {_md(card.reason)}")
+    out += [f"- event `{card.reported_id}`: `callsheet why {card.reported_id}`", ""]
+    return out
+
+
+def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20) -> str:
+    """The report.
+
+    Args:
+        state: The goal's findings.
+        root: The reviewed folder, as the user named it.
+        goal: The goal's id.
+        per_rule: Findings of one rule (and severity) listed in full; the rest are
+            counted (they are all in the SARIF log).
+    """
+    figures = counts(state)
+    out = _summary(state, figures, root, goal)
+    out += ["", "## Findings", ""]
+    listed = kept(state)
+    if not listed:
+        out.append("No finding holds.")
+    titles: dict[Severity, str] = {"error": "Errors", "warning": "Warnings", "note": "Notes"}
+    for severity in SEVERITIES:
+        cards = [c for c in listed if c.data.severity == severity]
+        if not cards:
+            continue
+        out += [f"### {titles[severity]} ({len(cards)})", ""]
+        shown: Counter[str] = Counter()
+        left: Counter[str] = Counter()
+        for card in cards:
+            rule = f"{card.data.tool} {card.data.rule}"
+            if shown[rule] >= per_rule:
+                left[rule] += 1
+                continue
+            shown[rule] += 1
+            out += _finding(card, state)
+        for rule, n in sorted(left.items()):
+            out.append(f"- and {n} more of {rule}, not listed here: see the SARIF log")
+        if left:
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,114 @@
+"""The verifier: checks the findings of its module group against the files and the tools."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from callsheet.agents import Agent, WorkContext, work
+from callsheet.agents.tools import ToolError, call_recorded, call_tool
+from callsheet.events.catalog import (
+    FindingReported,
+    FindingReportedData,
+    FindingVerified,
+    FindingVerifiedData,
+    TaskAssigned,
+    TaskResultData,
+)
+from callsheet.review.analyzers import ALL, key_of
+from callsheet.review.findings import SYNTAX_RULE, read_lines
+from callsheet.review.model_review import MODEL_TOOL
+from callsheet.review.plan import VERIFIER
+from callsheet.review.verify import Reconfirmed, judge
+from callsheet.review.workers import job_from
+
+__all__ = ["VerifierWorker"]
+
+
+def _why_not(finding: FindingReportedData) -> str:
+    if finding.origin == "model" or finding.tool == MODEL_TOOL:
+        return "a model's finding: checked against the line, no tool re-runs a model's judgement"
+    if finding.rule == SYNTAX_RULE:
+        return "the inventory's parse of the file found it"
+    return f"{finding.tool} measures {finding.rule} once; it is not run again"
+
+
+class VerifierWorker(Agent):
+    """Confirms, rejects or merges each finding of the analysis tasks its task names."""
+
+    kind = "reviewer"
+    role: ClassVar[str | None] = VERIFIER
+    lease_seconds: ClassVar[float] = 60.0
+
+    @work()
+    async def verify(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
+        """Re-run each analyzer on the files with findings, read the lines, judge."""
+        inputs = dict(event.data.inputs)
+        tasks = set(inputs.get("analysis_tasks", []))
+        files = set(inputs.get("files", []))
+        reported = [
+            s.event.data
+            async for s in ctx.store.read(goal_id=event.goal_id, types=["finding.reported"])
+            if isinstance(s.event, FindingReported)
+            and s.event.task_id in tasks
+            and s.event.data.path in files
+        ]
+        keys = {f.finding_id: key_of(f) for f in reported}
+        unconfirmable = {f.finding_id: _why_not(f) for f in reported}
+        reruns: dict[str, Reconfirmed] = {}
+        for key in sorted({k for k in keys.values() if k is not None}):
+            analyzer = ALL[key]
+            group = [f for f in reported if keys[f.finding_id] == key]
+            rules = sorted({f.rule for f in group if analyzer.reconfirms(f.rule)})
+            job = job_from(inputs, sorted({f.path for f in group}))
+            invocation = analyzer.confirm(job, rules)
+            if invocation is None:
+                continue
+            try:
+                run, evidence = await call_tool(ctx, invocation)
+                present = analyzer.parse(run, job)
+            except ToolError as exc:
+                for f in group:
+                    unconfirmable[f.finding_id] = (
+                        f"{analyzer.name} could not run again ({exc}); checked against the line"
+                    )
+                continue
+            reruns[key] = Reconfirmed(
+                present=frozenset((r.path, r.line, r.rule) for r in present),
+                evidence_id=evidence,
+                rules=frozenset(rules),
+            )
+        wanted: dict[str, list[int]] = {}
+        for f in reported:
+            wanted.setdefault(f.path, []).append(f.line)
+        root = str(inputs["root"])
+        lines, _ = await call_recorded(
+            ctx,
+            "read-lines",
+            {"root": root, "lines": wanted},
+            lambda: asyncio.to_thread(read_lines, root, wanted),
+        )
+        verdicts = judge(reported, lines, reruns, unconfirmable, keys)
+        for v in verdicts:
+            ctx.emit(
+                FindingVerified,
+                FindingVerifiedData(
+                    finding_id=v.finding_id,
+                    verdict=v.verdict,  # type: ignore[arg-type]
+                    reason=v.reason[:65536],
+                    verifier=self.name,
+                    merged_into=v.merged_into,
+                    evidence_id=v.evidence_id,
+                ),
+            )
+        await ctx.flush()
+        counts = {
+            k: sum(1 for v in verdicts if v.verdict == k)
+            for k in ("confirmed", "rejected", "merged")
+        }
+        return TaskResultData(
+            worker=self.name,
+            output={"findings": len(verdicts), **counts},
+            summary=f"{len(verdicts)} findings checked: {counts['confirmed']} confirmed, "
+            f"{counts['rejected']} rejected, {counts['merged']} merged",
+        )

@@ -1,0 +1,258 @@
+"""The review's workers that look at the code: the inventory taker and the analysts.
+
+Both read the file system only through recorded calls (``agents.tools``), so a
+re-drive of either runs no tool and reads no file: it gets what the log says
+the live run got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+
+from callsheet.agents import Agent, WorkContext, work
+from callsheet.agents.tools import ToolError, call_recorded, call_tool
+from callsheet.events.catalog import (
+    AnalysisSkipped,
+    AnalysisSkippedData,
+    ContextUpdated,
+    ContextUpdatedData,
+    FindingReported,
+    FindingReportedData,
+    Perspective,
+    TaskAssigned,
+    TaskResultData,
+)
+from callsheet.models import Model, default_model
+from callsheet.projections.findings import INVENTORY_KEY
+from callsheet.review.analyzers import Job, Raw, for_perspective
+from callsheet.review.config import ProjectConfig
+from callsheet.review.findings import finding_data, read_lines, syntax_finding
+from callsheet.review.inventory import Inventory, InventoryError, scan
+from callsheet.review.model_review import review_with_model
+from callsheet.review.plan import ANALYST, INVENTORY
+
+__all__ = ["BATCH_LINES", "AnalystWorker", "InventoryWorker", "TaskError", "job_from"]
+
+BATCH_LINES = 1500
+"""Lines analysed between two checkpoints (a batch of files, at least one file)."""
+_SKIP_PATHS = 10000
+
+
+class TaskError(Exception):
+    """A task that cannot be done, with the reason (``retryable``: whether to try again)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def job_from(inputs: dict[str, Any], files: Sequence[str]) -> Job:
+    """The analyzers' job for some of a task's files, from the task's inputs."""
+    tests = set(inputs.get("test_files", []))
+    return Job(
+        root=str(inputs["root"]),
+        files=tuple(files),
+        config=msgspec.convert(inputs.get("config") or {}, ProjectConfig),
+        timeout=float(inputs.get("timeout", 300.0)),
+        python=inputs.get("python"),
+        cache=inputs.get("cache"),
+        test_files=frozenset(f for f in files if f in tests),
+    )
+
+
+class InventoryWorker(Agent):
+    """Takes the inventory: files, lines, packages, tests, the project's tool configuration.
+
+    Its result is the inventory itself (the supervisor plans from it); it
+    reports files that do not parse as findings, what it left out as
+    ``analysis.skipped``, and the project's conventions to the shared context.
+    """
+
+    kind = "worker"
+    role: ClassVar[str | None] = INVENTORY
+    lease_seconds: ClassVar[float] = 60.0
+
+    @work()
+    async def take(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
+        """Scan the tree (one recorded call), then report what it found."""
+        path = str(event.data.inputs.get("path", ""))
+
+        async def read() -> Any:
+            try:
+                return msgspec.to_builtins(await asyncio.to_thread(scan, Path(path)))
+            except InventoryError as exc:
+                return {"error": str(exc)}
+
+        found, evidence = await call_recorded(ctx, "inventory", {"path": path}, read)
+        if isinstance(found, dict) and "error" in found:
+            raise TaskError(str(found["error"]))
+        inventory = msgspec.convert(found, Inventory)
+        for source in inventory.files:
+            if not source.parses:
+                ctx.emit(FindingReported, syntax_finding(source, evidence))
+        reasons: dict[str, list[str]] = {}
+        for skipped in inventory.skipped:
+            reasons.setdefault(skipped.reason, []).append(skipped.path)
+        for reason, paths in sorted(reasons.items()):
+            ctx.emit(AnalysisSkipped, AnalysisSkippedData(reason=reason, paths=paths[:_SKIP_PATHS]))
+        summary = {
+            "root": inventory.root,
+            "files": len(inventory.files),
+            "lines": inventory.lines,
+            "test_files": sum(1 for f in inventory.files if f.test),
+            "unparsable": sum(1 for f in inventory.files if not f.parses),
+            "skipped": len(inventory.skipped),
+            "other_files": inventory.other_files,
+            "packages": inventory.packages,
+            "test_dirs": inventory.test_dirs,
+            "typed": inventory.typed,
+            "has_tests": inventory.has_tests,
+            "config": msgspec.to_builtins(inventory.config),
+            "target": inventory.target,
+        }
+        ctx.emit(
+            ContextUpdated,
+            ContextUpdatedData(
+                key=INVENTORY_KEY,
+                kind="convention",
+                value=summary,
+                rationale="what the codebase holds and how the project configures its tools",
+                author=self.name,
+            ),
+            task_id=None,
+        )
+        await ctx.flush()
+        return TaskResultData(
+            worker=self.name,
+            output=found,
+            summary=f"{summary['files']} Python files, {summary['lines']} lines, "
+            f"{len(inventory.packages)} packages, {summary['test_files']} test files; "
+            f"{summary['skipped']} left out",
+        )
+
+
+def _batches(files: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+    out: list[list[str]] = []
+    current: list[str] = []
+    lines = 0
+    for path, size in zip(files, sizes, strict=False):
+        if current and lines + size > BATCH_LINES:
+            out.append(current)
+            current, lines = [], 0
+        current.append(path)
+        lines += size
+    if current:
+        out.append(current)
+    return out
+
+
+class AnalystWorker(Agent):
+    """Runs the analyzers of its task's perspectives on the task's files, batch by batch.
+
+    After each batch of files its findings and a checkpoint are appended in one
+    atomic batch, so a worker killed mid-task resumes at the next batch without
+    analysing finished files again. With a model that is not the offline one
+    (Claude, when a key is set), the model reviews each batch too.
+    """
+
+    kind = "worker"
+    role: ClassVar[str | None] = ANALYST
+    lease_seconds: ClassVar[float] = 60.0
+    max_in_flight: ClassVar[int] = 2
+
+    def __init__(self, name: str | None = None, *, model: Model | None = None) -> None:
+        """Create it (the model reviews the code too unless it is the offline one)."""
+        super().__init__(name)
+        self.model = model or default_model()
+
+    async def _analyse(
+        self,
+        ctx: WorkContext,
+        inputs: dict[str, Any],
+        batch: list[str],
+        budget: dict[str, int | None],
+    ) -> list[FindingReportedData]:
+        job = job_from(inputs, batch)
+        perspectives: list[Perspective] = list(inputs.get("perspectives", []))
+        raws: list[tuple[str, Perspective, Raw, str]] = []
+        for perspective in perspectives:
+            analyzers = for_perspective(
+                perspective, typed=bool(inputs.get("typed")), tests=bool(job.test_files)
+            )
+            for analyzer in analyzers:
+                invocation = analyzer.invocation(job)
+                if invocation is None:
+                    continue
+                run, evidence = await call_tool(ctx, invocation)
+                try:
+                    found = analyzer.parse(run, job)
+                except ToolError:
+                    raise
+                except (ValueError, KeyError, TypeError) as exc:
+                    problem = f"unexpected output: {exc}"
+                    raise ToolError(analyzer.name, problem, retryable=False) from exc
+                raws.extend((analyzer.name, perspective, raw, evidence) for raw in found)
+        wanted: dict[str, list[int]] = {}
+        for _, _, raw, _ in raws:
+            wanted.setdefault(raw.path, []).append(raw.line)
+        lines: dict[str, dict[str, str | None]] = {}
+        if wanted:
+            root = job.root
+            lines, _ = await call_recorded(
+                ctx,
+                "read-lines",
+                {"root": root, "lines": wanted},
+                lambda: asyncio.to_thread(read_lines, root, wanted),
+            )
+        made: dict[str, FindingReportedData] = {}
+        for tool, perspective, raw, evidence in raws:
+            text = lines.get(raw.path, {}).get(str(raw.line))
+            data = finding_data(
+                raw, tool=tool, perspective=perspective, source_line=text, evidence_id=evidence
+            )
+            made.setdefault(data.finding_id, data)
+        if self.model.provider != "offline":
+            made.update(
+                (d.finding_id, d)
+                for d in await review_with_model(ctx, self.model, job, perspectives, budget)
+                if d.finding_id not in made
+            )
+        return list(made.values())
+
+    @work()
+    async def analyse(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
+        """Analyse each batch of files, with a checkpoint after each."""
+        inputs = dict(event.data.inputs)
+        files = [str(f) for f in inputs.get("files", [])]
+        sizes = [int(n) for n in inputs.get("sizes", [1] * len(files))]
+        batches = _batches(files, sizes)
+        state = ctx.checkpoint if isinstance(ctx.checkpoint, dict) else {}
+        start, count = int(state.get("batch", 0)), int(state.get("findings", 0))
+        cap = inputs.get("model_tokens")  # the task's share of the goal's token budget
+        used = int(state.get("model_tokens", 0))
+        budget: dict[str, int | None] = {"tokens": None if cap is None else int(cap) - used}
+        for index in range(start, len(batches)):
+            found = await self._analyse(ctx, inputs, batches[index], budget)
+            for data in found:
+                ctx.emit(FindingReported, data)
+            count += len(found)
+            done = sum(len(b) for b in batches[: index + 1])
+            left = budget["tokens"]
+            spent = 0 if cap is None or left is None else int(cap) - left
+            ctx.checkpoint_event(
+                {"batch": index + 1, "findings": count, "model_tokens": max(0, spent)},
+                note=f"{done} of {len(files)} files analysed",
+            )
+            await ctx.flush()  # the batch's findings and its checkpoint: all or none
+            await ctx.progress(100.0 * done / max(1, len(files)), f"{done}/{len(files)} files")
+        names = ", ".join(str(p) for p in inputs.get("perspectives", []))
+        return TaskResultData(
+            worker=self.name,
+            output={"files": len(files), "findings": count, "batches": len(batches)},
+            summary=f"{len(files)} files reviewed for {names}: {count} findings",
+        )
