@@ -253,6 +253,7 @@ class TaskRun:
             async with self._lock:
                 await self._append_chunk(chunk)
             self._sent.update(e.id for e in chunk)
+            self.span.reacted(chunk)
 
     async def _append_chunk(self, chunk: list[Event]) -> None:
         """Append one atomic chunk expecting the task's last known sequence; the lock is held."""

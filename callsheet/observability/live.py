@@ -12,8 +12,8 @@ trace id is the digest of the correlation id, as in ``traces``):
 - the span of each event the handling appended: the very span the trace rebuilt
   from the log has (same trace id, span id and parent, see ``semconv``), with
   the process's own times and a link to the handling that made it. A
-  ``model.called`` event's span covers the model call itself and follows the
-  GenAI conventions.
+  ``model.called`` or ``tool.called`` event's span covers the call itself and
+  follows the GenAI conventions (``chat {model}``, ``execute_tool {tool}``).
 
 So a Jaeger fed by the running agents and by ``callsheet trace`` shows one trace.
 
@@ -45,7 +45,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from callsheet.events.catalog import ModelCalled
+from callsheet.events.catalog import ModelCalled, ToolCalled
 from callsheet.events.envelope import Event
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability.semconv import shape_of, tool_attributes
@@ -258,10 +258,15 @@ class _Live(Handling):
             shape = shape_of(event)
             start = self._start
             end = now
-            if isinstance(event, ModelCalled):
+            if isinstance(event, ModelCalled | ToolCalled):
                 # The span covers the call: the event was made as the call returned.
+                took = (
+                    event.data.latency_ms
+                    if isinstance(event, ModelCalled)
+                    else event.data.duration_ms
+                )
                 end = unix_nanos(event.occurred_at)
-                start = end - int(event.data.latency_ms * 1e6)
+                start = end - int(took * 1e6)
             attributes = dict(shape.attributes)
             attributes["callsheet.handling.span_id"] = f"{self.context.span_id:016x}"
             cause = event.causation_id

@@ -102,7 +102,13 @@ def shape_of(event: Event, seq: int | None = None) -> EventSpanShape:
         attributes["gen_ai.agent.name"] = data.agent
         name, kind = f"chat {data.model}", SpanKind.CLIENT
     elif isinstance(event, ToolCalled):
-        attributes.update(tool_attributes(event.data.tool, call_id=event.data.request_digest))
-        name, kind = f"execute_tool {event.data.tool}", SpanKind.INTERNAL
-        failed = event.data.error is not None
+        tool = event.data
+        attributes.update(tool_attributes(tool.tool, call_id=tool.request_digest))
+        if tool.exit_code is not None:
+            attributes["process.exit.code"] = tool.exit_code
+        if tool.command:
+            attributes["process.command_args"] = tuple(tool.command)
+        attributes["gen_ai.agent.name"] = tool.agent
+        name, kind = f"execute_tool {tool.tool}", SpanKind.INTERNAL
+        failed = tool.error is not None
     return EventSpanShape(name, kind, failed, attributes)

@@ -9,7 +9,14 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData, ModelCalled, ModelCalledData
+from callsheet.events.catalog import (
+    GoalSubmitted,
+    GoalSubmittedData,
+    ModelCalled,
+    ModelCalledData,
+    ToolCalled,
+    ToolCalledData,
+)
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability import live
 from callsheet.observability.traces import unix_nanos
@@ -152,3 +159,27 @@ def test_a_model_call_s_span_covers_the_call_and_follows_the_genai_conventions(
     assert model.end_time is not None and model.start_time is not None
     assert model.end_time - model.start_time == 40_000_000
     assert model.end_time == unix_nanos(called.occurred_at)
+
+
+def test_a_recorded_tool_call_s_span_covers_the_run_with_its_exit_code(
+    spans: InMemorySpanExporter,
+) -> None:
+    cause = goal()
+    data = ToolCalledData(
+        agent="analyzer-1", tool="ruff", request_digest="sha256:" + "1" * 64,
+        command=["ruff", "check", "."], exit_code=1, duration_ms=250.0,
+    )  # fmt: skip
+    called = ToolCalled.new(data=data, goal_id="g1", producer="analyzer-1", causation_id=cause.id)
+    with live.handling(AGENT, "analyze", cause) as handling:
+        handling.begin()
+        handling.reacted([called])
+    tool, _ = spans.get_finished_spans()
+    assert tool.name == "execute_tool ruff" and tool.kind is SpanKind.INTERNAL
+    assert tool.context is not None and tool.context.span_id == int(span_id(called.id), 16)
+    assert tool.attributes is not None
+    assert tool.attributes["gen_ai.tool.name"] == "ruff"
+    assert tool.attributes["process.exit.code"] == 1
+    assert tool.attributes["process.command_args"] == ("ruff", "check", ".")
+    assert tool.end_time is not None and tool.start_time is not None
+    assert tool.end_time - tool.start_time == 250_000_000
+    assert tool.status.status_code is StatusCode.OK
