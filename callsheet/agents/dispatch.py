@@ -55,6 +55,7 @@ from callsheet.events.envelope import Event
 from callsheet.events.errors import ConcurrencyConflict, DuplicateEventIdError
 from callsheet.events.ids import derived_event_id
 from callsheet.events.store import Appended, CorruptEventError, EventStore, StoredEvent
+from callsheet.observability import live
 
 __all__ = [
     "LeaseLost",
@@ -205,6 +206,7 @@ class TaskRun:
         self._lost: LeaseLost | None = None
         self._sent: set[str] = set()  # ids of the events appended by ``append``
         self._reactor = Reactor(loop.store, loop.agent, loop.stopping)
+        self.span = live.delivery(loop.agent, loop.handler, assigned, self.delivery)
 
     # -- fenced appends -----------------------------------------------------------
 
@@ -223,6 +225,7 @@ class TaskRun:
         if event.task_id != self.task_id or event.goal_id != self.assigned.goal_id:
             stored: Appended = await self._retry(lambda: self.store.append(event))
             self._sent.add(event.id)
+            self.span.reacted([event])
             return stored.seq
         async with self._lock:
             seq = await self._append_fenced(event)
@@ -250,6 +253,7 @@ class TaskRun:
             async with self._lock:
                 await self._append_chunk(chunk)
             self._sent.update(e.id for e in chunk)
+            self.span.reacted(chunk)
 
     async def _append_chunk(self, chunk: list[Event]) -> None:
         """Append one atomic chunk expecting the task's last known sequence; the lock is held."""
@@ -285,6 +289,7 @@ class TaskRun:
                     raise
                 return found.seq
             self.last_seq = max(self.last_seq, done.seq)
+            self.span.reacted([event])
             return done.seq
 
     async def _retry(self, step: Any) -> Any:
@@ -332,7 +337,8 @@ class TaskRun:
     async def run(self) -> None:
         """Work on the delivery; never raises except on cancellation."""
         try:
-            await self._run()
+            with self.span:
+                await self._run()
         except LeaseLost as exc:
             log.info("%s: %s", self.agent.name, exc)
             if exc.cancelled:

@@ -23,6 +23,7 @@ from callsheet.events.envelope import Event
 from callsheet.events.errors import EventError, StoreError
 from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.events.subjects import stream_filter
+from callsheet.observability import live
 from callsheet.projections import PROJECTIONS, feed_log
 
 __all__ = ["ObserverLoop"]
@@ -249,24 +250,29 @@ class ObserverLoop:
 
     async def dispatch(self, handler: str, stored: StoredEvent, subject: str | None) -> None:
         """Run one handler on one event and append what it emits (or the error)."""
+        with live.handling(self.agent, handler, stored.event) as span:
+            await self._dispatch(handler, stored, subject, span)
+
+    async def _dispatch(
+        self, handler: str, stored: StoredEvent, subject: str | None, span: live.Handling
+    ) -> None:
         spec = self.agent.handlers[handler]
         ctx = HandlerContext(self.agent, handler, stored, self.views)
         try:
             if not spec.matches(stored.event, subject):
                 return
+            span.begin()
             await getattr(self.agent, handler)(stored.event, ctx)
             await self._reactor.check(ctx.emitted)
         except TopologyViolation as exc:
+            span.failed(str(exc))
             await self._reactor.refuse(stored, handler, exc)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("%s.%s failed on %s: %r", self.agent.name, handler, stored.event.id, exc)
-            await self._reactor.record_error(
-                stored,
-                error_event(self.agent, stored.event, "handler_error", describe(exc), key=handler),
-            )
+            await self._failed(stored, handler, exc, span)
             return
         try:
             appended = await self._reactor.append_reaction(stored, ctx.emitted)
@@ -274,12 +280,18 @@ class ObserverLoop:
             if is_transient(exc):
                 raise  # stopping during an outage: not acked, so handled again after a restart
             # The reaction itself is invalid (e.g. breaks the catalog): record why.
-            await self._reactor.record_error(
-                stored,
-                error_event(self.agent, stored.event, "handler_error", describe(exc), key=handler),
-            )
+            await self._failed(stored, handler, exc, span)
             return
+        span.reacted(ctx.emitted)
         for own in appended:
             if own.seq > stored.seq and own.seq not in self._ahead:
                 self._ahead.add(own.seq)
                 self._apply(own.event)
+
+    async def _failed(
+        self, stored: StoredEvent, handler: str, exc: Exception, span: live.Handling
+    ) -> None:
+        error = error_event(self.agent, stored.event, "handler_error", describe(exc), key=handler)
+        span.failed(error.data.error)
+        await self._reactor.record_error(stored, error)
+        span.reacted([error])

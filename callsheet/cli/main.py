@@ -6,15 +6,18 @@ import click
 
 from callsheet import __version__
 from callsheet.cli.agent_cmds import agent, crew, queues, worker
+from callsheet.cli.board_cmd import board
 from callsheet.cli.broker_cmds import down, status, up
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
 from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
+from callsheet.cli.metrics_cmd import metrics
 from callsheet.cli.publish_cmd import publish
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.serve_cmd import serve
 from callsheet.cli.submit_cmd import submit
 from callsheet.cli.trace_cmd import trace
 
@@ -50,6 +53,9 @@ for command in (
     crew,
     submit,
     queues,
+    board,
+    serve,
+    metrics,
 ):
     cli.add_command(command)
 

@@ -13,38 +13,59 @@ service is the producer, so each agent shows as a service in Jaeger.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanContext, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
 from callsheet import __version__
 from callsheet.events.store import StoredEvent
 from callsheet.events.tracing import span_id, trace_id
+from callsheet.observability.semconv import shape_of
 
-__all__ = ["TraceBuilder", "export_spans", "spans_for"]
+__all__ = [
+    "SCOPE",
+    "TraceBuilder",
+    "export_spans",
+    "resource_of",
+    "span_context",
+    "spans_for",
+    "unix_nanos",
+]
 
-_SCOPE = InstrumentationScope("callsheet", __version__)
-_FAILURES = frozenset({"agent.error", "task.failed", "goal.rejected", "budget.exceeded"})
+SCOPE = InstrumentationScope("callsheet", __version__)
+"""The instrumentation scope of every callsheet span."""
 
 
-def _ns(at: datetime) -> int:
-    return int(at.timestamp() * 1_000_000_000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _context(correlation_id: str, event_id: str) -> SpanContext:
+def unix_nanos(at: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (a float timestamp loses the last microsecond)."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def span_context(correlation_id: str, event_id: str) -> SpanContext:
+    """The span context of an event's span: its goal's trace, its own span id."""
     return SpanContext(
         trace_id=int(trace_id(correlation_id), 16),
         span_id=int(span_id(event_id), 16),
         is_remote=False,
         trace_flags=TraceFlags(TraceFlags.SAMPLED),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def resource_of(producer: str) -> Resource:
+    """The resource of an agent's spans: each agent (the producer) is a service in Jaeger."""
+    return Resource.create({"service.name": producer, "service.namespace": "callsheet"})
 
 
 class TraceBuilder:
@@ -58,14 +79,6 @@ class TraceBuilder:
     def __init__(self, remember: int = 100_000) -> None:
         self._stored: OrderedDict[str, datetime] = OrderedDict()
         self._remember = remember
-        self._resources: dict[str, Resource] = {}
-
-    def _resource(self, producer: str) -> Resource:
-        found = self._resources.get(producer)
-        if found is None:
-            found = Resource.create({"service.name": producer, "service.namespace": "callsheet"})
-            self._resources[producer] = found
-        return found
 
     def span(self, stored: StoredEvent) -> ReadableSpan:
         """The span of one event (call in log order, so that causes come first)."""
@@ -77,30 +90,18 @@ class TraceBuilder:
         self._stored[event.id] = ended
         if len(self._stored) > self._remember:
             self._stored.popitem(last=False)
-        attributes: dict[str, str | int] = {
-            "callsheet.event.id": event.id,
-            "callsheet.event.type": event.event_type,
-            "callsheet.event.seq": stored.seq,
-            "callsheet.goal.id": event.goal_id,
-            "callsheet.producer": event.producer,
-        }
-        if event.task_id is not None:
-            attributes["callsheet.task.id"] = event.task_id
-        if cause is not None:
-            attributes["callsheet.causation.id"] = cause
-        failed = event.event_type in _FAILURES
-        name = event.event_type if event.task_id is None else f"{event.event_type} {event.task_id}"
+        shape = shape_of(event, stored.seq)
         return ReadableSpan(
-            name=name,
-            context=_context(event.correlation_id, event.id),
-            parent=_context(event.correlation_id, cause) if cause else None,
-            resource=self._resource(event.producer),
-            attributes=attributes,
-            kind=SpanKind.CONSUMER if cause else SpanKind.PRODUCER,
-            status=Status(StatusCode.ERROR if failed else StatusCode.OK),
-            start_time=_ns(start),
-            end_time=_ns(ended),
-            instrumentation_scope=_SCOPE,
+            name=shape.name,
+            context=span_context(event.correlation_id, event.id),
+            parent=span_context(event.correlation_id, cause) if cause else None,
+            resource=resource_of(event.producer),
+            attributes=shape.attributes,
+            kind=shape.kind,
+            status=Status(StatusCode.ERROR if shape.failed else StatusCode.OK),
+            start_time=unix_nanos(start),
+            end_time=unix_nanos(ended),
+            instrumentation_scope=SCOPE,
         )
 
 

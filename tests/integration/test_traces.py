@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from callsheet.agents import AgentRuntime
 from callsheet.crew import build_crew
@@ -22,53 +18,10 @@ from callsheet.events.stream import StoreConfig
 from callsheet.events.tracing import span_id, trace_id
 from callsheet.observability import export_spans, spans_for
 from tests.e2e.cli_support import CLI, cli_env
+from tests.otlp_support import Collector, collector
 from tests.support import assert_eventually
 
-
-class Collector:
-    """A minimal OTLP/HTTP collector: keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-        self.services: list[str] = []
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = ExportTraceServiceRequest.FromString(body)
-                for resource_spans in request.resource_spans:
-                    service = next(
-                        a.value.string_value
-                        for a in resource_spans.resource.attributes
-                        if a.key == "service.name"
-                    )
-                    for scope in resource_spans.scope_spans:
-                        for span in scope.spans:
-                            collector.spans.append(span)
-                            collector.services.append(service)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
+__all__ = ["collector"]  # the fixture
 
 
 async def run_goal(store: EventStore, goal: str) -> list[StoredEvent]:
@@ -119,7 +72,7 @@ async def test_spans_reach_a_collector_through_the_otlp_exporter(
     finally:
         exporter.shutdown()  # type: ignore[no-untyped-call]
     assert len(collector.spans) == len(events)
-    by_id = {bytes(s.span_id): s for s in collector.spans}
+    by_id = {bytes(s.span.span_id): s.span for s in collector.spans}
     for stored in events:
         span = by_id[bytes.fromhex(span_id(stored.event.id))]
         assert bytes(span.trace_id) == bytes.fromhex(trace_id("g-otlp"))
@@ -150,4 +103,47 @@ async def test_the_trace_command_exports_a_goal(
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "must be an http(s) URL" in bad.stderr
+    await nc.jetstream().delete_stream(env["CALLSHEET_STREAM"])
+
+
+async def test_the_trace_command_writes_a_jaeger_file_and_prints_the_tree(
+    nats_url: str, tmp_path: Path, nc: Any
+) -> None:
+    env = cli_env(nats_url, tmp_path)
+    store = await EventStore.open(
+        nc, StoreConfig(stream=env["CALLSHEET_STREAM"], root=env["CALLSHEET_SUBJECT_ROOT"])
+    )
+    events = await run_goal(store, "g-file")
+
+    def cli_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "trace", *args], env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    target = tmp_path / "g-file.json"
+    out = await asyncio.to_thread(cli_run, "--goal", "g-file", "--jaeger-json", str(target))
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {len(events)} spans in 1 trace(s) to {target}" in out.stdout
+    (written,) = json.loads(target.read_text())["data"]
+    assert written["traceID"] == trace_id("g-file")
+    assert {s["spanID"] for s in written["spans"]} == {span_id(s.event.id) for s in events}
+
+    tree = await asyncio.to_thread(cli_run, "--goal", "g-file", "--tree")
+    assert tree.returncode == 0, tree.stderr
+    lines = tree.stdout.splitlines()
+    assert lines[0] == f"{len(events)} events"
+    assert lines[1].startswith("└── goal.submitted")
+    assert sum(1 for line in lines if "task.result" in line) == sum(
+        1 for s in events if s.event.event_type == "task.result"
+    )
+
+    unknown = await asyncio.to_thread(cli_run, "--goal", "nope", "--jaeger-json", str(target))
+    assert unknown.returncode == 2 and "no events of goal 'nope'" in unknown.stderr
+    assert json.loads(target.read_text())["data"][0]["traceID"] == trace_id("g-file")  # kept
+    nowhere = tmp_path / "missing" / "x.json"
+    bad = await asyncio.to_thread(cli_run, "--goal", "g-file", "--jaeger-json", str(nowhere))
+    assert bad.returncode == 2 and f"cannot write {nowhere}" in bad.stderr
+    both = await asyncio.to_thread(cli_run, "--jaeger-json", str(target), "-f")
+    assert both.returncode == 2 and "take no --follow" in both.stderr
     await nc.jetstream().delete_stream(env["CALLSHEET_STREAM"])

@@ -1,0 +1,1 @@
+"""The web dashboard: starlette on uvicorn, with server-sent events (``callsheet serve``)."""
