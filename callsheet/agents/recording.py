@@ -6,7 +6,7 @@ import time
 
 from callsheet.agents.context import HandlerContext, WorkContext
 from callsheet.events.catalog import ModelCalled, ModelCalledData
-from callsheet.models.base import Model, ModelReply, ModelRequest, request_digest
+from callsheet.models.base import Model, ModelError, ModelReply, ModelRequest, request_digest
 
 __all__ = ["call_model"]
 
@@ -18,7 +18,8 @@ async def call_model(ctx: HandlerContext, model: Model, request: ModelRequest) -
     request digest is returned and the model is not called.
 
     Raises:
-        ModelError: The model failed (nothing is recorded).
+        ModelError: The model failed (the failure is recorded, and raised again on a
+            re-drive).
         LookupError: Re-driving, and the log has no call with this request: the
             handler asks something it did not ask when the events were recorded.
     """
@@ -28,18 +29,40 @@ async def call_model(ctx: HandlerContext, model: Model, request: ModelRequest) -
         if found is None:
             raise LookupError(f"no recorded {request.task} call with digest {digest}")
         data = found.data
-        reply = ModelReply(
+        await _record(ctx, data)
+        if data.error is not None:
+            raise ModelError(data.error)
+        return ModelReply(
             output=data.response,
             input_tokens=data.input_tokens,
             output_tokens=data.output_tokens,
             cost_usd=data.cost_usd,
             stop_reason=data.stop_reason,
         )
-    else:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    try:
         reply = await model.complete(request)
-        latency = (time.perf_counter() - started) * 1000
-        data = ModelCalledData(
+    except ModelError as exc:
+        # Recorded too, so that a re-drive fails the same way without calling.
+        await _record(
+            ctx,
+            ModelCalledData(
+                agent=ctx.agent.name,
+                provider=model.provider,
+                model=model.name,
+                request_digest=digest,
+                request=request.canonical(),
+                response=None,
+                stop_reason="error",
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                error=str(exc)[:65536],
+            ),
+        )
+        raise
+    latency = (time.perf_counter() - started) * 1000
+    await _record(
+        ctx,
+        ModelCalledData(
             agent=ctx.agent.name,
             provider=model.provider,
             model=model.name,
@@ -51,9 +74,13 @@ async def call_model(ctx: HandlerContext, model: Model, request: ModelRequest) -
             output_tokens=reply.output_tokens,
             cost_usd=reply.cost_usd,
             latency_ms=round(latency, 3),
-        )
+        ),
+    )
+    return reply
+
+
+async def _record(ctx: HandlerContext, data: ModelCalledData) -> None:
     if isinstance(ctx, WorkContext):
         await ctx.send(ModelCalled, data)
     else:
         ctx.emit(ModelCalled, data)
-    return reply

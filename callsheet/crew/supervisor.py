@@ -69,7 +69,7 @@ from callsheet.events.catalog import (
     UsageRecorded,
 )
 from callsheet.events.envelope import Event
-from callsheet.models import Model, ModelRequest, default_model
+from callsheet.models import Model, ModelError, ModelReply, ModelRequest, default_model
 from callsheet.projections._common import GoalMap
 from callsheet.projections.board import TERMINAL, Board, TaskCard
 
@@ -339,32 +339,33 @@ class Supervisor(Agent):
             return
         request = self.requests.get(event.goal_id)
         title = request.title if request else ctx.board.title
-        reply = await call_model(
-            ctx,
-            self.model,
-            ModelRequest(
-                task="plan",
-                prompt="Decompose the goal into tasks for the available worker roles. "
-                "Use depends_on only where a task needs another's result.",
-                inputs={
-                    "title": title,
-                    "description": request.description if request else "",
-                    "constraints": request.constraints if request else [],
-                    "changes": self.early_changes.get(event.goal_id, []),
-                    "roles": list(self.roles),
-                },
-                schema=PLAN_SCHEMA,
-            ),
-        )
         try:
+            reply = await call_model(
+                ctx,
+                self.model,
+                ModelRequest(
+                    task="plan",
+                    prompt="Decompose the goal into tasks for the available worker roles. "
+                    "Use depends_on only where a task needs another's result.",
+                    inputs={
+                        "title": title,
+                        "description": request.description if request else "",
+                        "constraints": request.constraints if request else [],
+                        "changes": self.early_changes.get(event.goal_id, []),
+                        "roles": list(self.roles),
+                    },
+                    schema=PLAN_SCHEMA,
+                ),
+            )
             plan = self._tasks_from(reply.output)
             unknown = sorted({t.role for t in plan.tasks} - set(self.roles))
             if not plan.tasks or unknown:
                 raise ValueError(f"no tasks, or roles without workers: {unknown}")
-        except (msgspec.ValidationError, ValueError) as exc:
+        except (msgspec.ValidationError, ValueError, ModelError) as exc:
+            why = f"the model failed: {exc}" if isinstance(exc, ModelError) else str(exc)
             ctx.emit(
                 GoalCompleted,
-                GoalCompletedData(outcome="failed", summary=f"could not plan the goal: {exc}"),
+                GoalCompletedData(outcome="failed", summary=f"could not plan the goal: {why}"),
                 task_id=None,
             )
             return
@@ -494,8 +495,21 @@ class Supervisor(Agent):
         goal = failure.goal_id
         if self._is_replacement(goal, card.task_id) or card.task_id in self.replaced.get(goal, {}):
             return False
+        try:
+            reply = await self._replan_failed(ctx, card, failure)
+        except ModelError:
+            return False  # the model cannot help now: escalate
+        try:
+            plan = self._tasks_from(reply.output)
+        except msgspec.ValidationError:
+            return False
+        return self._replace(ctx, card, failure, plan)
+
+    async def _replan_failed(
+        self, ctx: HandlerContext, card: TaskCard, failure: TaskFailed
+    ) -> ModelReply:
         board = ctx.board
-        reply = await call_model(
+        return await call_model(
             ctx,
             self.model,
             ModelRequest(
@@ -516,10 +530,12 @@ class Supervisor(Agent):
                 schema=PLAN_SCHEMA,
             ),
         )
-        try:
-            plan = self._tasks_from(reply.output)
-        except msgspec.ValidationError:
-            return False
+
+    def _replace(
+        self, ctx: HandlerContext, card: TaskCard, failure: TaskFailed, plan: _Plan
+    ) -> bool:
+        """Plan the failed task's replacements (False: the plan has none)."""
+        board = ctx.board
         added = [
             PlannedTask(task_id=t.task_id, title=t.title, role=t.role, priority=card.priority)
             for t in plan.tasks
@@ -627,7 +643,30 @@ class Supervisor(Agent):
         """Answer a worker's question (the answer is recorded like any model call)."""
         if not self._mine(event):
             return
-        reply = await call_model(
+        try:
+            reply = await self._answer_call(ctx, event)
+        except ModelError as exc:
+            ctx.emit(
+                TaskAnswered,
+                TaskAnsweredData(
+                    question_id=event.data.question_id,
+                    answer=f"no answer: the model failed ({exc})"[:60000],
+                    answered_by=self.name,
+                ),
+            )
+            return
+        text = str(reply.output.get("answer", "")) if isinstance(reply.output, dict) else ""
+        ctx.emit(
+            TaskAnswered,
+            TaskAnsweredData(
+                question_id=event.data.question_id,
+                answer=text[:60000] or "no answer",
+                answered_by=self.name,
+            ),
+        )
+
+    async def _answer_call(self, ctx: HandlerContext, event: TaskQuestion) -> ModelReply:
+        return await call_model(
             ctx,
             self.model,
             ModelRequest(
@@ -639,15 +678,6 @@ class Supervisor(Agent):
                     "properties": {"answer": {"type": "string"}},
                     "required": ["answer"],
                 },
-            ),
-        )
-        text = str(reply.output.get("answer", "")) if isinstance(reply.output, dict) else ""
-        ctx.emit(
-            TaskAnswered,
-            TaskAnsweredData(
-                question_id=event.data.question_id,
-                answer=text[:60000] or "no answer",
-                answered_by=self.name,
             ),
         )
 

@@ -35,17 +35,33 @@ class AnthropicModel:
 
     provider = "anthropic"
 
-    def __init__(self, name: str = "claude-sonnet-4-5", *, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "claude-sonnet-4-5",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_retries: int = 4,
+        timeout: float = 300.0,
+    ) -> None:
         """Create it.
 
         Args:
             name: Model name, e.g. ``claude-sonnet-4-5``.
             api_key: The key; the SDK reads ``ANTHROPIC_API_KEY`` by default.
+            base_url: Where the Messages API is; the SDK reads ``ANTHROPIC_BASE_URL``
+                by default (a proxy, or a local server in tests).
+            max_retries: Retries of a call the API refused for now (429 rate limited,
+                529 overloaded, 5xx, timeouts), with exponential backoff, honouring
+                ``retry-after``; then the call fails with ``ModelError``.
+            timeout: Seconds one attempt may take.
         """
         import anthropic  # imported here: the offline crew never needs it
 
         self.name = name
-        self._client = anthropic.AsyncAnthropic(api_key=api_key)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
         self._errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
@@ -72,7 +88,11 @@ class AnthropicModel:
                 tool_choice={"type": "tool", "name": _TOOL},
             )
         except self._errors as exc:
-            raise ModelError(f"{self.name}: {exc}") from exc
+            status = getattr(exc, "status_code", None)
+            where = f" (HTTP {status})" if status else ""
+            # After the SDK's own retries: busy (429, 529, 5xx) or unreachable may pass.
+            busy = status is None or status in (408, 409, 429) or status >= 500
+            raise ModelError(f"{self.name}{where}: {exc}", retryable=busy) from exc
         output = next(
             (
                 getattr(b, "input", None)

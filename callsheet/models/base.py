@@ -12,7 +12,16 @@ __all__ = ["Model", "ModelError", "ModelReply", "ModelRequest", "request_digest"
 
 
 class ModelError(Exception):
-    """A model call failed (network, refusal, an answer that is not the asked structure)."""
+    """A model call failed (network, refusal, an answer that is not the asked structure).
+
+    Attributes:
+        retryable: Whether a later call may succeed (the API was busy or failing),
+            as opposed to a request it refuses as such (bad key, bad request).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,9 @@ class ModelCalledData(Payload, kw_only=True, frozen=True):
     output_tokens: Annotated[NonNegative, Meta(description="Tokens received.")] = 0
     cost_usd: Usd = 0.0
     latency_ms: Annotated[float, Meta(ge=0, description="Wall time of the call.")] = 0.0
+    error: Annotated[
+        Text | None, Meta(description="Why the call failed, if it did (no response then).")
+    ] = None
 
 
 class ModelCalled(Event, tag="model.called", frozen=True, kw_only=True):
