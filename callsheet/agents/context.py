@@ -275,9 +275,12 @@ class WorkContext(HandlerContext):
         )
 
     async def publish_artifact(
-        self, artifact_id: str, name: str, content: str, **extra: Any
+        self, artifact_id: str, name: str, content: str | None = None, **extra: Any
     ) -> None:
-        """Publish an output of the task (inline content; large ones go to the object store)."""
+        """Publish an output of the task: inline ``content``, or a ``uri`` (and ``digest``) to it.
+
+        The event itself goes to the object store when it is over the server's limit.
+        """
         await self.send(
             ArtifactPublished,
             ArtifactPublishedData(artifact_id=artifact_id, name=name, content=content, **extra),

@@ -317,11 +317,13 @@ def review(
             state = findings_projection.initial()
             for stored in events:
                 state = findings_projection.fold(state, stored.event)
-            outcome, why = _end_of(events)
+            outcome, why, named = _end_of(events)
+            # The artifacts the goal's result names: a report task that failed after
+            # publishing is not the review's report.
             artifacts = {
                 s.event.data.artifact_id: s.event
                 for s in events
-                if isinstance(s.event, ArtifactPublished)
+                if isinstance(s.event, ArtifactPublished) and s.event.data.artifact_id in named
             }
             if REPORT_ARTIFACT not in artifacts:
                 click.echo(
@@ -359,15 +361,16 @@ class _Options:
     max_tokens: int | None
 
 
-def _end_of(events: list[StoredEvent]) -> tuple[str, str]:
-    """How the goal ended (its outcome) and the summary or reason given."""
+def _end_of(events: list[StoredEvent]) -> tuple[str, str, list[str]]:
+    """How the goal ended (its outcome), the summary or reason given, the artifacts named."""
     for stored in events:
         event = stored.event
         if event.event_type in _ENDS:
             data = event.data
             outcome = str(getattr(data, "outcome", event.event_type))
-            return outcome, str(getattr(data, "summary", "") or getattr(data, "reason", ""))
-    return "running", ""
+            why = str(getattr(data, "summary", "") or getattr(data, "reason", ""))
+            return outcome, why, list(getattr(data, "artifact_ids", []))
+    return "running", "", []
 
 
 async def _review(store: EventStore, o: _Options) -> bool | None:

@@ -185,7 +185,12 @@ class ReviewSupervisor(Supervisor):
         """A failed analysis or verification is dropped (the review goes on); others end it."""
         card = ctx.board.tasks.get(ctx.event.task_id or "")
         if card is None or card.role not in (ANALYST, VERIFIER):
-            super()._escalate(ctx, decision)
+            # No inventory, no plan; no report, no review: the goal fails, saying why.
+            ctx.emit(
+                GoalCompleted,
+                GoalCompletedData(outcome="failed", summary=decision.reason[:60000]),
+                task_id=None,
+            )
             return
         what = "analysis stopped" if card.role == ANALYST else "verification failed"
         paths = [str(p) for p in card.inputs.get("files", [])][:_SKIP_PATHS]

@@ -170,3 +170,22 @@ async def test_a_changed_analyst_diverges_on_redrive(store: EventStore, tmp_path
 
     report = await redrive(Forgetful("analyst-1"), events)
     assert not report.identical
+
+
+async def test_a_report_that_cannot_be_written_fails_the_goal_with_the_reason(
+    store: EventStore, tmp_path: Path
+) -> None:
+    from callsheet.review import build_review_crew
+
+    class Broken(Synthesizer):
+        async def write(self, event, ctx):  # type: ignore[no-untyped-def]
+            raise RuntimeError("the disk is full")
+
+    tree = make_tree(tmp_path / "tree", APP)
+    crew = [
+        a for a in build_review_crew(analysts=1, lease_seconds=10) if not isinstance(a, Synthesizer)
+    ]
+    events = await run_review(store, tree, crew=[*crew, Broken("synthesizer-1")])
+    (done,) = of_type(events, "goal.completed")
+    assert done.data.outcome == "failed"
+    assert "task report (synthesizer)" in done.data.summary and done.data.artifact_ids == []
