@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from callsheet.agents.context import HandlerContext, WorkContext
 from callsheet.events.catalog import ModelCalled, ModelCalledData
@@ -40,40 +41,34 @@ async def call_model(ctx: HandlerContext, model: Model, request: ModelRequest) -
             stop_reason=data.stop_reason,
         )
     started = time.perf_counter()
+    call: dict[str, Any] = {
+        "agent": ctx.agent.name,
+        "provider": model.provider,
+        "model": model.name,
+        "request_digest": digest,
+        "request": request.canonical(),
+    }
     try:
         reply = await model.complete(request)
     except ModelError as exc:
         # Recorded too, so that a re-drive fails the same way without calling.
-        await _record(
-            ctx,
-            ModelCalledData(
-                agent=ctx.agent.name,
-                provider=model.provider,
-                model=model.name,
-                request_digest=digest,
-                request=request.canonical(),
-                response=None,
-                stop_reason="error",
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                error=str(exc)[:65536],
-            ),
+        latency = round((time.perf_counter() - started) * 1000, 3)
+        failed = ModelCalledData(
+            **call, response=None, stop_reason="error", latency_ms=latency, error=str(exc)[:65536]
         )
+        await _record(ctx, failed)
         raise
-    latency = (time.perf_counter() - started) * 1000
+    latency = round((time.perf_counter() - started) * 1000, 3)
     await _record(
         ctx,
         ModelCalledData(
-            agent=ctx.agent.name,
-            provider=model.provider,
-            model=model.name,
-            request_digest=digest,
-            request=request.canonical(),
+            **call,
             response=reply.output,
             stop_reason=reply.stop_reason,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
             cost_usd=reply.cost_usd,
-            latency_ms=round(latency, 3),
+            latency_ms=latency,
         ),
     )
     return reply

@@ -18,6 +18,7 @@ from callsheet.events.times import TIME_HELP
 from callsheet.projections import PROJECTIONS, Projection
 from callsheet.projections._common import GoalMap
 from callsheet.projections.board import Board
+from callsheet.projections.findings import Findings
 from callsheet.replay import (
     ABSENT,
     ArchiveError,
@@ -34,6 +35,7 @@ from callsheet.replay import (
     state_to_json,
     to_jsonable,
 )
+from callsheet.review.report import summary_lines
 
 __all__ = ["export", "import_", "replay", "why"]
 
@@ -81,6 +83,8 @@ def _board_summary(board: Board) -> list[str]:
 def _summary(state: Any) -> list[str]:
     if isinstance(state, Board):
         return _board_summary(state)
+    if isinstance(state, Findings):
+        return summary_lines(state)
     if state is None:
         return ["(no state: the goal has no events up to this point)"]
     return [msgspec.json.format(state_to_json(state).decode(), indent=2)]

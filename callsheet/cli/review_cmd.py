@@ -127,15 +127,28 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+async def _hint(progress: ReviewProgress) -> None:
+    """Say so when no analyst has taken a task a while after the goal was submitted."""
+    await asyncio.sleep(_HINT_AFTER)
+    tasks = progress.board.tasks.values()
+    waiting = any(c.role == ANALYST and c.status == "assigned" for c in tasks)
+    taken = any(c.role == ANALYST and c.status not in ("planned", "assigned") for c in tasks)
+    if waiting and not taken:
+        click.echo(
+            "callsheet: no analyst has taken a task yet; start one with "
+            "`callsheet agent run callsheet.review:AnalystWorker`",
+            err=True,
+        )
+
+
 async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: bool) -> str:
     """Follow the goal until it ends; return how it ended."""
     from rich.console import Console
     from rich.live import Live
 
-    console = Console(stderr=True)
-    hinted = False
-    started: set[str] = set()
-    display = Live(progress.view(), console=console, refresh_per_second=4) if live else None
+    display = Live(progress.view(), console=Console(stderr=True)) if live else None
+    hint = asyncio.create_task(_hint(progress))
+    drawn = 0.0
     try:
         if display is not None:
             display.start()
@@ -143,33 +156,17 @@ async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: 
             async for stored in sub:
                 event = stored.event
                 lines = progress.feed(event)
-                if isinstance(event, TaskStarted):
-                    started.add(event.data.worker)
-                if display is not None:
-                    display.update(progress.view())
-                else:
+                ended = event.event_type in _ENDS
+                if display is None:
                     for line in lines:
                         click.echo(line, err=True)
-                waiting = any(
-                    c.role == ANALYST and c.status == "assigned"
-                    for c in progress.board.tasks.values()
-                )
-                late = time.monotonic() - progress.started > _HINT_AFTER
-                if (
-                    waiting
-                    and late
-                    and not hinted
-                    and not any(w.startswith("analyst") for w in started)
-                ):
-                    hinted = True
-                    click.echo(
-                        "callsheet: no analyst has taken a task yet; start one with "
-                        "`callsheet agent run callsheet.review:AnalystWorker`",
-                        err=True,
-                    )
-                if event.event_type in _ENDS:
+                elif ended or time.monotonic() - drawn > 0.25:  # a picture, not a frame an event
+                    display.update(progress.view())
+                    drawn = time.monotonic()
+                if ended:
                     return event.event_type
     finally:
+        hint.cancel()
         if display is not None:
             display.stop()
     return "ended"  # pragma: no cover - a subscription only ends when closed

@@ -17,7 +17,7 @@ from callsheet.events.catalog import PERSPECTIVES, SEVERITIES, Severity
 from callsheet.projections.findings import FindingCard, Findings
 from callsheet.review.findings import rank
 
-__all__ = ["ReportCounts", "counts", "kept", "render_markdown"]
+__all__ = ["ReportCounts", "counts", "kept", "render_markdown", "summary_lines"]
 
 _TOP_FILES = 10
 _PATHS_SHOWN = 8
@@ -223,3 +223,24 @@ def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20
         if left:
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def summary_lines(state: Findings) -> list[str]:
+    """A goal's findings in a few lines: the figures, then one line per verified finding."""
+    figures = counts(state)
+    sev = figures.by_severity
+    out = [
+        f"goal {state.goal_id}: {len(state.findings)} findings reported; {figures.verified} "
+        f"verified ({sev['error']} errors, {sev['warning']} warnings, {sev['note']} notes), "
+        f"{figures.rejected} rejected, {figures.merged} merged, {figures.unverified} not yet "
+        f"judged; {figures.skipped} parts not analysed"
+    ]
+    for card in kept(state):
+        d = card.data
+        also = "".join(f" +{state.findings[f].data.tool}" for f in card.also if f in state.findings)
+        out.append(
+            f"  {d.severity:<7} {d.path}:{d.line} {d.tool}{also} {d.rule}: {d.message}"[:200]
+        )
+    for part in state.skipped:
+        out.append(f"  not analysed: {len(part.paths)} files: {part.reason}"[:200])
+    return out

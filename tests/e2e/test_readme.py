@@ -127,3 +127,19 @@ def test_the_notary_added_to_a_running_system_notes_only_new_goals(
     # Its board view was folded from the whole log: the title of the goal it noted.
     assert set(notes(new).values()) == {"Build a user authentication system"}
     assert notes(old) == {}  # nothing noted into the goal that had ended before it started
+
+
+def test_the_main_job_as_written(env: dict[str, str], tmp_path: Path) -> None:
+    text = section("## Set-up: two commands")
+    main_job = blocks(text, "sh")[0].strip()
+    assert main_job.startswith("python3 -m venv .venv && ")
+    command = main_job.rsplit(" && ", 1)[1]
+    assert command == "callsheet review examples/review/shop"
+    # As from the checkout's root, without writing the report into the checkout.
+    (tmp_path / "examples").symlink_to(README.parent / "examples")
+    out = cli(env, *callsheet_args(command), cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.match(r"goal review-\w+: reviewing .*examples/review/shop", out.stdout)
+    report = (tmp_path / "callsheet-review.md").read_text()
+    assert "## Findings" in report and "### Errors" in report
+    assert "callsheet replay findings --goal review-" in out.stdout

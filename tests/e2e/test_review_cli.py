@@ -295,3 +295,25 @@ def test_a_worker_killed_mid_review_gives_the_same_report_as_an_undisturbed_run(
     assert len(comparable(calm_log)) > 100
     summary = re.compile(r"^\d+ findings: .*$", re.MULTILINE)
     assert summary.findall(out) == summary.findall(calm.stdout)
+
+
+def test_with_no_analyst_running_the_review_says_how_to_start_one(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    target = tmp_path / "one.py"
+    target.write_text("x = 1\n")
+    review = subprocess.Popen(
+        [*CLI, "review", str(target), "--workers", "0", "--no-progress"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert review.stderr is not None
+        said = []
+        for line in review.stderr:  # the hint comes some 15 s after the analysis is assigned
+            said.append(line)
+            if "no analyst has taken a task yet" in line:
+                break
+        assert "callsheet agent run callsheet.review:AnalystWorker" in said[-1], said
+    finally:
+        review.kill()
+        review.wait()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from callsheet.agents import Agent, AgentRuntime
-from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData, ReviewSpec
+from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData, ReviewSpec
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.review import build_review_crew
 
@@ -33,12 +33,14 @@ async def run_review(
     goal: str = "review-1",
     analysts: int = 2,
     crew: list[Agent] | None = None,
+    budget: Budget | None = None,
     **spec: Any,
 ) -> list[StoredEvent]:
     """Review ``path`` with a crew in this process; return the goal's events once it ended."""
     agents = crew if crew is not None else build_review_crew(analysts=analysts, lease_seconds=10)
     async with AgentRuntime(store, agents):
-        data = GoalSubmittedData(title="review", review=ReviewSpec(path=str(path), **spec))
+        review = ReviewSpec(path=str(path), **spec)
+        data = GoalSubmittedData(title="review", review=review, budget=budget)
         await store.append(GoalSubmitted.new(data=data, goal_id=goal, producer="test"))
 
         async def ended() -> None:

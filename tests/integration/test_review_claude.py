@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from callsheet.events.catalog import Budget
 from callsheet.events.store import EventStore
 from callsheet.models import ModelError, ModelRequest
 from callsheet.models.anthropic_model import AnthropicModel
@@ -127,24 +128,14 @@ async def test_a_model_that_fails_fails_the_task_and_the_supervisor_reacts(
 async def test_a_budget_that_cannot_pay_for_the_batch_skips_the_model_review(
     store: EventStore, tmp_path: Path
 ) -> None:
-    from callsheet.agents import AgentRuntime
-    from callsheet.events.catalog import Budget, GoalSubmitted, GoalSubmittedData, ReviewSpec
-
     tree = make_tree(tmp_path / "tree", TREE)
     api = FakeMessagesAPI(reviewer)
     with api.running():
         crew = build_review_crew(analysts=1, model=model(api), lease_seconds=10)
-        async with AgentRuntime(store, crew):
-            data = GoalSubmittedData(
-                title="review", review=ReviewSpec(path=str(tree)), budget=Budget(max_tokens=50)
-            )
-            await store.append(GoalSubmitted.new(data=data, goal_id="review-1", producer="test"))
-            async with store.subscribe(goal_id="review-1", types=["goal.*"]) as sub:
-                async for stored in sub:
-                    if stored.event.event_type in ("goal.completed", "goal.cancelled"):
-                        break
-        events = [s async for s in store.read(goal_id="review-1")]
+        events = await run_review(store, tree, crew=crew, budget=Budget(max_tokens=50))
     assert api.requests == []
     (skipped,) = of_type(events, "analysis.skipped")
     assert skipped.data.tool == "claude"
     assert "share of the token budget is spent" in skipped.data.reason
+    (done,) = of_type(events, "goal.completed")
+    assert done.data.outcome == "succeeded"

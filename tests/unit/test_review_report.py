@@ -138,3 +138,12 @@ def test_the_schema_check_can_fail() -> None:
     bad["runs"][0]["results"][0]["level"] = "catastrophic"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(SCHEMA).validate(bad)
+
+
+def test_the_replay_summary_lists_the_verified_findings() -> None:
+    from callsheet.review.report import summary_lines
+
+    lines = summary_lines(state())
+    assert lines[0].startswith(f"goal {GOAL}: 4 findings reported; 2 verified (1 errors")
+    assert lines[1] == "  error   app.py:3 ruff +bandit S307: ruff S307"
+    assert lines[-1] == "  not analysed: 1 files: mypy: still running after 300 s: stopped"
