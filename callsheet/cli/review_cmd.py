@@ -176,7 +176,7 @@ def _exit_code(state: Findings, fail_on: str) -> int:
     if fail_on == "never":
         return 0
     limit = rank(fail_on)  # type: ignore[arg-type]
-    worst = [c for c in state.by_status("confirmed") if rank(c.data.severity) <= limit]
+    worst = [c for c in state.by_status("confirmed") if rank(state.severity(c)) <= limit]
     return EXIT_FINDINGS if worst else 0
 
 
@@ -192,7 +192,7 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
     click.echo(f"  callsheet events --goal {goal}")
     click.echo(f"  callsheet replay findings --goal {goal}")
     first = next(
-        iter(sorted(state.by_status("confirmed"), key=lambda c: rank(c.data.severity))), None
+        iter(sorted(state.by_status("confirmed"), key=lambda c: rank(state.severity(c)))), None
     )
     if first is not None:
         click.echo(f"  callsheet why {first.reported_id}")

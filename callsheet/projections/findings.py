@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callsheet.events.catalog import (
+    SEVERITIES,
     AnalysisSkipped,
     ContextUpdated,
     FindingReported,
     FindingReportedData,
     FindingVerified,
+    Severity,
     ToolCalled,
 )
 from callsheet.events.envelope import Event
@@ -89,7 +91,7 @@ class Findings:
 
     Attributes:
         goal_id: The goal.
-        findings: Cards by finding id, in order of first report.
+        findings: Cards by finding id (a persistent map: no order; see ``cards``).
         skipped: What was not analysed, in log order.
         inventory: The inventory's summary (files, lines, packages...), once taken.
         tool_calls: Tool runs recorded.
@@ -106,8 +108,26 @@ class Findings:
     events: int = 0
 
     def by_status(self, *statuses: FindingStatus) -> list[FindingCard]:
-        """The cards with one of these statuses, in order of first report."""
-        return [c for c in self.findings.values() if c.status in statuses]
+        """The cards with one of these statuses, by place (path, line, rule, id).
+
+        A stable order, the same in every process: the map itself has none.
+        """
+        return sorted((c for c in self.findings.values() if c.status in statuses), key=_place)
+
+    def cards(self) -> list[FindingCard]:
+        """Every card, by place (see ``by_status``)."""
+        return sorted(self.findings.values(), key=_place)
+
+    def severity(self, card: FindingCard) -> Severity:
+        """A finding's severity, or the worst of the findings merged into it."""
+        levels = [card.data.severity]
+        levels += [self.findings[f].data.severity for f in card.also if f in self.findings]
+        return min(levels, key=SEVERITIES.index)
+
+
+def _place(card: FindingCard) -> tuple[str, int, str, str]:
+    d = card.data
+    return (d.path, d.line, d.rule, d.finding_id)
 
 
 def initial() -> Findings:

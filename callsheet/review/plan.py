@@ -7,7 +7,8 @@ After the inventory, the supervisor plans:
   task's size follows the code's, not the number of files. The tests perspective
   (mypy and the project's own test suite) is one task over the whole codebase,
   since neither splits well; it starts first, being the longest.
-- a verification task per group, after every analysis task that covers it;
+- a verification task per group, after the group's analysis tasks; the tests
+  and typing's findings are verified last, merged into what the groups kept;
 - the report, last.
 
 A small codebase (under ``SMALL_LINES`` lines) is not worth decomposing: one
@@ -170,15 +171,16 @@ def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewP
         )
         covering = [["analyze"]]
     else:
-        groups = module_groups(files, spec.lines_per_task) if lines >= SMALL_LINES else [files]
-        covering = [[] for _ in groups]
         whole = [p for p in wanted if p == "tests"]
         split = [p for p in wanted if p != "tests"]
+        if not split:
+            groups, covering = ([[]], [[]]) if broken else ([], [])
+        else:
+            groups = module_groups(files, spec.lines_per_task) if lines >= SMALL_LINES else [files]
+            covering = [[] for _ in groups]
         if whole:
             tasks.append(_analysis("analyze-tests", whole, files, common, priority=3))
-            for ids in covering:
-                ids.append("analyze-tests")
-        for index, group in enumerate(groups, start=1):
+        for index, group in enumerate(groups if split else [], start=1):
             suffix = f"-{index:02d}" if len(groups) > 1 else ""
             for perspective in split:
                 task_id = f"analyze-{perspective}{suffix}"
@@ -205,6 +207,24 @@ def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewP
                     "analysis_tasks": ids,
                     "files": [f.path for f in group],
                     "test_files": [f.path for f in group if f.test],
+                },
+            )
+        )
+    if any(t.task_id == "analyze-tests" for t in tasks):
+        # After the groups' verifications: what the tests and typing found again merges
+        # into the findings they kept (pyflakes' and mypy's undefined names...).
+        verify.append(
+            PlannedTask(
+                task_id="verify-tests",
+                title=f"Verify the tests' and typing's findings in {len(files)} files",
+                role=VERIFIER,
+                depends_on=["analyze-tests", *(t.task_id for t in verify)],
+                priority=4,
+                inputs={
+                    **common,
+                    "analysis_tasks": ["analyze-tests"],
+                    "files": [f.path for f in files],
+                    "test_files": [f.path for f in files if f.test],
                 },
             )
         )

@@ -86,7 +86,8 @@ class ReviewProgress:
         done, total = self.checks()
         reported = len(self.findings.findings)
         kept = len(self.findings.by_status("confirmed"))
-        errors = sum(1 for c in self.findings.by_status("confirmed") if c.data.severity == "error")
+        verified = self.findings.by_status("confirmed")
+        errors = sum(1 for c in verified if self.findings.severity(c) == "error")
         parts = [
             f"{tasks['done']} of {len(self.board.tasks)} tasks done",
             f"{tasks['running']} running",
@@ -113,7 +114,7 @@ class ReviewProgress:
         )
         reported = len(self.findings.findings)
         verified = self.findings.by_status("confirmed")
-        sev = Counter(c.data.severity for c in verified)
+        sev = Counter(self.findings.severity(c) for c in verified)
         found = Text(
             f"findings: {reported} reported, {len(verified)} verified "
             f"({sev['error']} errors, {sev['warning']} warnings, {sev['note']} notes)"

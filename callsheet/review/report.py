@@ -61,21 +61,21 @@ class ReportCounts:
         }
 
 
-def _order(card: FindingCard) -> tuple[int, str, int, str, str]:
-    d = card.data
-    return (rank(d.severity), d.path, d.line, d.rule, d.finding_id)
-
-
 def kept(state: Findings) -> list[FindingCard]:
     """The verified findings the report lists, worst first, then by place."""
-    return sorted(state.by_status("confirmed"), key=_order)
+
+    def order(card: FindingCard) -> tuple[int, str, int, str, str]:
+        d = card.data
+        return (rank(state.severity(card)), d.path, d.line, d.rule, d.finding_id)
+
+    return sorted(state.by_status("confirmed"), key=order)
 
 
 def counts(state: Findings) -> ReportCounts:
     """The report's figures."""
     listed = kept(state)
     return ReportCounts(
-        by_severity={s: sum(1 for c in listed if c.data.severity == s) for s in SEVERITIES},
+        by_severity={s: sum(1 for c in listed if state.severity(c) == s) for s in SEVERITIES},
         by_perspective={p: sum(1 for c in listed if c.data.perspective == p) for p in PERSPECTIVES},
         rejected=len(state.by_status("rejected")),
         merged=len(state.by_status("merged")),
@@ -131,14 +131,14 @@ def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> li
     out += ["", "| perspective | errors | warnings | notes |", "| --- | ---: | ---: | ---: |"]
     listed = kept(state)
     for p in PERSPECTIVES:
-        row = Counter(c.data.severity for c in listed if c.data.perspective == p)
+        row = Counter(state.severity(c) for c in listed if c.data.perspective == p)
         out.append(f"| {p} | {row['error']} | {row['warning']} | {row['note']} |")
     files = Counter(c.data.path for c in listed)
     if files:
         out += ["", "Files most affected:", "", "| file | errors | warnings | notes |"]
         out.append("| --- | ---: | ---: | ---: |")
         for path, _ in sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_FILES]:
-            row = Counter(c.data.severity for c in listed if c.data.path == path)
+            row = Counter(state.severity(c) for c in listed if c.data.path == path)
             out.append(f"| `{_md(path)}` | {row['error']} | {row['warning']} | {row['note']} |")
     out += ["", "### Not analysed", ""]
     if not state.skipped and inv.get("files", 1):
@@ -157,7 +157,7 @@ def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> li
             f"{len(unverified)} findings were reported but no verifier judged them "
             '(see "Not analysed"); they are not counted above:'
         )
-        for card in sorted(unverified, key=_order)[:50]:
+        for card in sorted(unverified, key=lambda c: (c.data.path, c.data.line))[:50]:
             d = card.data
             out.append(f"- `{_md(d.path)}:{d.line}` {d.tool} {d.rule}: {_md(d.message)}")
     return out
@@ -168,7 +168,7 @@ def _finding(card: FindingCard, state: Findings) -> list[str]:
     out = [f"#### `{_md(d.path)}:{d.line}` {d.rule}: {_md(d.message)}", ""]
     also = [state.findings[f].data for f in card.also if f in state.findings]
     sources = f"{d.tool}" + "".join(f", {a.tool} {a.rule}" for a in also)
-    facts = [f"**{d.severity}**", d.perspective, f"found by {sources}"]
+    facts = [f"**{state.severity(card)}**", d.perspective, f"found by {sources}"]
     if d.origin == "model":
         facts.append("a model's finding")
     facts += sorted({t for f in (d, *also) for t in f.tags})
@@ -205,7 +205,7 @@ def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20
         out.append("No finding holds.")
     titles: dict[Severity, str] = {"error": "Errors", "warning": "Warnings", "note": "Notes"}
     for severity in SEVERITIES:
-        cards = [c for c in listed if c.data.severity == severity]
+        cards = [c for c in listed if state.severity(c) == severity]
         if not cards:
             continue
         out += [f"### {titles[severity]} ({len(cards)})", ""]

@@ -82,7 +82,7 @@ def _result(card: FindingCard, state: Findings, rule_index: int) -> dict[str, An
     result: dict[str, Any] = {
         "ruleId": d.rule,
         "ruleIndex": rule_index,
-        "level": d.severity,
+        "level": state.severity(card),
         "message": {"text": d.message},
         "locations": [_location(d)],
         "partialFingerprints": {"callsheetFinding/v1": d.finding_id},

@@ -68,7 +68,7 @@ class Synthesizer(Agent):
         """Fold the goal's events, render, publish."""
         inputs = dict(event.data.inputs)
         state = findings_projection.initial()
-        async for stored in ctx.store.read(goal_id=event.goal_id):
+        async for stored in ctx.store.read(goal_id=event.goal_id, until_seq=ctx.seq):
             state = findings_projection.fold(state, stored.event)
         root = str(inputs.get("root", ""))
         markdown = render_markdown(

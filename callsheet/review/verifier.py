@@ -8,13 +8,13 @@ from typing import ClassVar
 from callsheet.agents import Agent, WorkContext, work
 from callsheet.agents.tools import ToolError, call_recorded, call_tool
 from callsheet.events.catalog import (
-    FindingReported,
     FindingReportedData,
     FindingVerified,
     FindingVerifiedData,
     TaskAssigned,
     TaskResultData,
 )
+from callsheet.projections import findings as findings_projection
 from callsheet.review.analyzers import ALL, key_of
 from callsheet.review.findings import SYNTAX_RULE, read_lines
 from callsheet.review.model_review import MODEL_TOOL
@@ -46,12 +46,17 @@ class VerifierWorker(Agent):
         inputs = dict(event.data.inputs)
         tasks = set(inputs.get("analysis_tasks", []))
         files = set(inputs.get("files", []))
-        reported = [
-            s.event.data
-            async for s in ctx.store.read(goal_id=event.goal_id, types=["finding.reported"])
-            if isinstance(s.event, FindingReported)
-            and s.event.task_id in tasks
-            and s.event.data.path in files
+        # What the log held when the task was assigned (its analyses were done then).
+        state = findings_projection.initial()
+        async for stored in ctx.store.read(
+            goal_id=event.goal_id, types=["finding.*"], until_seq=ctx.seq
+        ):
+            state = findings_projection.fold(state, stored.event)
+        reported = [c.data for c in state.cards() if c.task_id in tasks and c.data.path in files]
+        prior = [
+            c.data
+            for c in state.by_status("confirmed")
+            if c.task_id not in tasks and c.data.path in files
         ]
         keys = {f.finding_id: key_of(f) for f in reported}
         unconfirmable = {f.finding_id: _why_not(f) for f in reported}
@@ -88,7 +93,7 @@ class VerifierWorker(Agent):
             {"root": root, "lines": wanted},
             lambda: asyncio.to_thread(read_lines, root, wanted),
         )
-        verdicts = judge(reported, lines, reruns, unconfirmable, keys)
+        verdicts = judge(reported, lines, reruns, unconfirmable, keys, prior)
         for v in verdicts:
             ctx.emit(
                 FindingVerified,

@@ -6,7 +6,9 @@ same rule at that line when run again. What the tools cannot re-run for one rule
 (the model's findings, a syntax error, a coverage figure) is checked against the
 line only, and the reason says so. Among the findings that hold, those with the
 same root cause at the same line (``findings.root_cause``) are merged: the most
-severe is kept and the others are merged into it, so both sources stay on record.
+severe is kept and the others are merged into it, so both sources stay on record
+(a finding another verifier kept earlier stays the one kept; the report gives a
+kept finding the worst severity of its sources).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def judge(
     reruns: Mapping[str, Reconfirmed],
     unconfirmable: Mapping[str, str],
     key: Mapping[str, str | None],
+    prior: Iterable[FindingReportedData] = (),
 ) -> list[Verdict]:
     """Verdicts on findings, in a stable order (by place, then rule).
 
@@ -100,6 +103,8 @@ def judge(
         reruns: What each analyzer (by key) reports now.
         unconfirmable: Why a finding's analyzer cannot re-confirm it, by finding id.
         key: The analyzer key of each finding, by finding id (None: no analyzer).
+        prior: Findings other verifiers confirmed and kept (the same problem found
+            by a task they did not judge is merged into them).
     """
     unique: dict[str, FindingReportedData] = {}
     for f in findings:
@@ -115,10 +120,12 @@ def judge(
     for f in ordered:
         if verdicts[f.finding_id].verdict == "confirmed":
             groups.setdefault(root_cause(f), []).append(f)
-    for group in groups.values():
-        if len(group) < 2:
+    earlier = {root_cause(f): f for f in sorted(prior, key=lambda f: f.finding_id)}
+    for cause, group in groups.items():
+        # A finding another verifier kept stays kept: the same problem merges into it.
+        kept = earlier.get(cause) or _best(group)
+        if len(group) < 2 and kept is group[0]:
             continue
-        kept = _best(group)
         for f in group:
             if f is not kept:
                 verdicts[f.finding_id] = Verdict(

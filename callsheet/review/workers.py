@@ -221,8 +221,10 @@ class AnalystWorker(Agent):
         inputs: dict[str, Any],
         batch: list[str],
         budget: dict[str, int | None],
+        *,
+        model: bool = True,
     ) -> list[FindingReportedData]:
-        """Every analyzer of the task's perspectives on one batch of files.
+        """Every analyzer of the task's perspectives on one batch of files (and the model).
 
         A tool that cannot give an answer however often it runs (missing, past its
         timeout, stopped by the code, unreadable output) is recorded as not
@@ -258,7 +260,7 @@ class AnalystWorker(Agent):
                     found, evidence = ran
                     raws.extend((analyzer.name, perspective, raw, evidence) for raw in found)
         made = {d.finding_id: d for d in await self._findings(ctx, job, raws)}
-        if self.model.provider != "offline":
+        if model and self.model.provider != "offline":
             made.update(
                 (d.finding_id, d)
                 for d in await review_with_model(ctx, self.model, job, perspectives, budget)
@@ -268,33 +270,51 @@ class AnalystWorker(Agent):
 
     @work()
     async def analyse(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
-        """Analyse each batch of files, with a checkpoint after each."""
+        """Analyse each batch of files, with a checkpoint after each.
+
+        The tests perspective (mypy, the project's test suite) looks at the whole
+        codebase at once, in one step after the batches.
+        """
         inputs = dict(event.data.inputs)
         files = [str(f) for f in inputs.get("files", [])]
         sizes = [int(n) for n in inputs.get("sizes", [1] * len(files))]
-        batches = _batches(files, sizes)
+        wanted: list[Perspective] = list(inputs.get("perspectives", []))
+        batched: list[Perspective] = [p for p in wanted if p != "tests"]
+        steps: list[tuple[list[str], list[Perspective]]] = (
+            [(batch, batched) for batch in _batches(files, sizes)] if batched else []
+        )
+        if "tests" in wanted:
+            steps.append((files, ["tests"]))
         state = ctx.checkpoint if isinstance(ctx.checkpoint, dict) else {}
         start, count = int(state.get("batch", 0)), int(state.get("findings", 0))
         cap = inputs.get("model_tokens")  # the task's share of the goal's token budget
         used = int(state.get("model_tokens", 0))
         budget: dict[str, int | None] = {"tokens": None if cap is None else int(cap) - used}
-        for index in range(start, len(batches)):
-            found = await self._analyse(ctx, inputs, batches[index], budget)
+        for index in range(start, len(steps)):
+            batch, perspectives = steps[index]
+            # The model reads each file once: with the batches, or in the one step there is.
+            reads = len(steps) == 1 or perspectives != ["tests"]
+            scoped = {**inputs, "perspectives": perspectives}
+            found = await self._analyse(ctx, scoped, batch, budget, model=reads)
             for data in found:
                 ctx.emit(FindingReported, data)
             count += len(found)
-            done = sum(len(b) for b in batches[: index + 1])
+            done = (
+                len(files)
+                if index == len(steps) - 1
+                else sum(len(b) for b, _ in steps[: index + 1])
+            )
             left = budget["tokens"]
             spent = 0 if cap is None or left is None else int(cap) - left
             ctx.checkpoint_event(
                 {"batch": index + 1, "findings": count, "model_tokens": max(0, spent)},
-                note=f"{done} of {len(files)} files analysed",
+                note=f"step {index + 1} of {len(steps)}: {done} of {len(files)} files",
             )
-            await ctx.flush()  # the batch's findings and its checkpoint: all or none
+            await ctx.flush()  # the step's findings and its checkpoint: all or none
             await ctx.progress(100.0 * done / max(1, len(files)), f"{done}/{len(files)} files")
         names = ", ".join(str(p) for p in inputs.get("perspectives", []))
         return TaskResultData(
             worker=self.name,
-            output={"files": len(files), "findings": count, "batches": len(batches)},
+            output={"files": len(files), "findings": count, "steps": len(steps)},
             summary=f"{len(files)} files reviewed for {names}: {count} findings",
         )

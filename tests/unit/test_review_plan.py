@@ -59,8 +59,11 @@ def test_split_perspective_makes_a_task_per_perspective_however_small() -> None:
         "analyze-complexity",
         "analyze-style",
     ]
-    (verify,) = [t for t in plan.tasks if t.role == VERIFIER]
-    assert set(verify.depends_on) == set(analysis)
+    verify, tests = [t for t in plan.tasks if t.role == VERIFIER]
+    assert set(verify.depends_on) == set(analysis) - {"analyze-tests"}
+    assert tests.task_id == "verify-tests"
+    assert tests.depends_on == ["analyze-tests", "verify"]
+    assert tests.inputs["analysis_tasks"] == ["analyze-tests"]
 
 
 def test_a_large_codebase_is_split_by_module_group_sized_by_lines() -> None:
@@ -84,9 +87,11 @@ def test_a_large_codebase_is_split_by_module_group_sized_by_lines() -> None:
     assert tests.inputs["perspectives"] == ["tests"] and len(tests.inputs["files"]) == len(files)
     assert tests.priority < security[0].priority  # the longest starts first
     verify = [t for t in plan.tasks if t.role == VERIFIER]
-    assert len(verify) == 5
+    assert len(verify) == 6
+    # The groups are verified while the tests run; the tests' findings last, over them.
+    assert verify[-1].task_id == "verify-tests"
+    assert verify[-1].depends_on == ["analyze-tests", *(t.task_id for t in verify[:-1])]
     assert verify[0].depends_on == [
-        "analyze-tests",
         "analyze-security-01",
         "analyze-bugs-01",
         "analyze-complexity-01",
@@ -102,6 +107,17 @@ def test_the_number_of_groups_is_bounded() -> None:
     groups = module_groups(files, 100)
     assert len(groups) <= MAX_GROUPS
     assert sum(len(g) for g in groups) == 200
+
+
+def test_only_the_tests_perspective() -> None:
+    spec = msgspec.structs.replace(SPEC, perspectives=["tests"], split="perspective")
+    plan = plan_review(inventory(source("a.py", 30), source("bad.py", 3, parses=False)), spec, "g")
+    assert [(t.task_id, t.depends_on) for t in plan.tasks] == [
+        ("analyze-tests", []),
+        ("verify", ["inventory"]),
+        ("verify-tests", ["analyze-tests", "verify"]),
+        ("report", ["verify", "verify-tests"]),
+    ]
 
 
 def test_perspectives_not_asked_for_are_not_planned() -> None:

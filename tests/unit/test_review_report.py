@@ -147,3 +147,20 @@ def test_the_replay_summary_lists_the_verified_findings() -> None:
     assert lines[0].startswith(f"goal {GOAL}: 4 findings reported; 2 verified (1 errors")
     assert lines[1] == "  error   app.py:3 ruff +bandit S307: ruff S307"
     assert lines[-1] == "  not analysed: 1 files: mypy: still running after 300 s: stopped"
+
+
+def test_a_kept_finding_takes_the_worst_severity_of_its_sources() -> None:
+    log = Log()
+    kept = log.report("F821", perspective="bugs", severity="warning")
+    worse = log.report("name-defined", "mypy", perspective="tests", severity="error")
+    log.verdict(kept, "confirmed")
+    log.verdict(worse, "merged", kept.finding_id)
+    s = replay(PROJECTIONS["findings"], log.events).goals[GOAL]
+    (card,) = s.by_status("confirmed")
+    assert s.severity(card) == "error"
+    assert counts(s).by_severity["error"] == 1
+    assert results_levels(render_sarif(s, root="/r")) == ["error"]
+
+
+def results_levels(log: dict[str, object]) -> list[object]:
+    return [r["level"] for run in log["runs"] for r in run["results"]]  # type: ignore[attr-defined]

@@ -166,3 +166,15 @@ def test_finding_ids_are_content_derived() -> None:
         "a.py", 4, 1, "ruff", "S608", "m"
     )
     assert found("S608").line_digest is not None and found("S608", text=None).line_digest is None
+
+
+def test_a_finding_another_verifier_kept_stays_kept() -> None:
+    earlier = found("F821", perspective="bugs", severity="error")
+    mypy = found("name-defined", "mypy", perspective="tests", severity="error")
+    runs = {"mypy/tests": rerun(("app.py", 3, "name-defined"), rules=("name-defined",))}
+    (v,) = judge([mypy], lines(), runs, {}, keyed(mypy), prior=[earlier])
+    assert (v.verdict, v.merged_into) == ("merged", earlier.finding_id)
+    other = found("return-value", "mypy", perspective="tests", severity="error")
+    runs["mypy/tests"] = rerun(("app.py", 3, "return-value"), rules=("return-value",))
+    (alone,) = judge([other], lines(), runs, {}, keyed(other), prior=[earlier])
+    assert alone.verdict == "confirmed"
