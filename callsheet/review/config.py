@@ -31,6 +31,7 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         target_version: Oldest Python it supports, as ruff names it (``py311``).
         max_complexity: Its complexity limit (ruff's mccabe or flake8's), if it says.
         mypy_config: The file holding its mypy configuration, if any.
+        mypy_exclude: The regular expressions of files its mypy configuration leaves out.
         bandit_config: The file holding its bandit configuration, if any.
         pytest_config: The file holding its pytest configuration, if any.
         sources: Which file said what, for the report.
@@ -43,6 +44,7 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     target_version: str | None = None
     max_complexity: int | None = None
     mypy_config: str | None = None
+    mypy_exclude: list[str] = []
     bandit_config: str | None = None
     pytest_config: str | None = None
     sources: list[str] = []
@@ -81,6 +83,21 @@ def _names(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return [str(v) for v in value if isinstance(v, str) and re.fullmatch(r"[A-Z]+[0-9]*", v)]
+
+
+def _patterns(value: Any) -> list[str]:
+    """Mypy's ``exclude``: one regular expression or a list, kept when they compile."""
+    found = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    kept = []
+    for pattern in found:
+        if not isinstance(pattern, str) or not pattern.strip():
+            continue
+        try:
+            re.compile(pattern, re.VERBOSE if "\n" in pattern else 0)
+        except re.error:
+            continue
+        kept.append(pattern)
+    return kept
 
 
 def _target(requires: Any) -> str | None:
@@ -129,7 +146,9 @@ def read_config(root: Path) -> ProjectConfig:
     if target is None:
         project = pyproject.get("project", {})
         target = _target(project.get("requires-python") if isinstance(project, dict) else None)
-    mypy_config = "pyproject.toml" if isinstance(tool.get("mypy"), dict) else None
+    mypy = tool.get("mypy")
+    mypy_config = "pyproject.toml" if isinstance(mypy, dict) else None
+    mypy_exclude = _patterns(mypy.get("exclude") if isinstance(mypy, dict) else None)
     bandit_config = "pyproject.toml" if isinstance(tool.get("bandit"), dict) else None
     ini = tool.get("pytest", {})
     pytest_config = "pyproject.toml" if isinstance(ini, dict) and "ini_options" in ini else None
@@ -148,6 +167,8 @@ def read_config(root: Path) -> ProjectConfig:
                     complexity = _int(parser.get(section, "max-complexity", fallback=None))
         if mypy_config is None and parser.has_section("mypy"):
             mypy_config = name
+            # In an INI file, exclude is one regular expression (often a verbose one).
+            mypy_exclude = _patterns(parser.get("mypy", "exclude", fallback=None))
         if pytest_config is None and (
             parser.has_section("tool:pytest")
             or (name == "pytest.ini" and parser.has_section("pytest"))
@@ -167,6 +188,7 @@ def read_config(root: Path) -> ProjectConfig:
         target_version=target,
         max_complexity=complexity,
         mypy_config=mypy_config,
+        mypy_exclude=mypy_exclude,
         bandit_config=bandit_config,
         pytest_config=pytest_config,
         sources=sources,

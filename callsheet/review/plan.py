@@ -145,95 +145,105 @@ def _analysis(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Analyses:
+    """The analysis tasks, the file groups verified separately, and what covers each."""
+
+    tasks: list[PlannedTask]
+    groups: list[list[SourceFile]]
+    covering: list[list[str]]
+    rationale: str
+
+
+def _nothing(broken: bool) -> tuple[list[list[SourceFile]], list[list[str]]]:
+    """No group to analyse; one to verify if the inventory found files that do not parse."""
+    return ([[]], [[]]) if broken else ([], [])
+
+
+def _one_task(
+    files: list[SourceFile], lines: int, wanted: list[Perspective], spec: ReviewSpec, common: Any
+) -> _Analyses:
+    why = (
+        f"{len(files)} files, {lines} lines: small enough for one worker, every perspective"
+        if spec.split == "auto"
+        else "one task for everything, as asked"
+    )
+    return _Analyses([_analysis("analyze", wanted, files, common)], [files], [["analyze"]], why)
+
+
+def _analyses(
+    files: list[SourceFile], broken: bool, wanted: list[Perspective], spec: ReviewSpec, common: Any
+) -> _Analyses:
+    lines = sum(f.lines for f in files)
+    if not files:
+        return _Analyses([], *_nothing(broken), "nothing to analyse: no Python file that parses")
+    if spec.split == "none" or (spec.split == "auto" and lines < SMALL_LINES):
+        return _one_task(files, lines, wanted, spec, common)
+    whole = [p for p in wanted if p == "tests"]
+    split = [p for p in wanted if p != "tests"]
+    tasks = [_analysis("analyze-tests", whole, files, common, priority=3)] if whole else []
+    if not split:
+        return _Analyses(tasks, *_nothing(broken), "the tests and typing over the whole codebase")
+    groups = module_groups(files, spec.lines_per_task) if lines >= SMALL_LINES else [files]
+    covering: list[list[str]] = [[] for _ in groups]
+    for index, group in enumerate(groups, start=1):
+        suffix = f"-{index:02d}" if len(groups) > 1 else ""
+        for perspective in split:
+            task_id = f"analyze-{perspective}{suffix}"
+            tasks.append(_analysis(task_id, [perspective], group, common))
+            covering[index - 1].append(task_id)
+    why = (
+        f"{len(files)} files, {lines} lines in {len(groups)} module group(s) of about "
+        f"{spec.lines_per_task} lines: {len(split)} perspective(s) per group in parallel"
+        + (", the tests and typing over the whole codebase" if whole else "")
+    )
+    return _Analyses(tasks, groups, covering, why)
+
+
+def _verification(
+    task_id: str, title: str, ids: list[str], group: list[SourceFile], common: Any
+) -> PlannedTask:
+    return PlannedTask(
+        task_id=task_id,
+        title=title,
+        role=VERIFIER,
+        depends_on=ids,
+        priority=4,
+        inputs={
+            **common,
+            "analysis_tasks": [i for i in ids if not i.startswith("verify")],
+            "files": [f.path for f in group],
+            "test_files": [f.path for f in group if f.test],
+        },
+    )
+
+
 def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewPlan:
     """The tasks that follow the inventory; see the module docstring."""
     files = [f for f in inventory.files if f.parses]
     broken = [f for f in inventory.files if not f.parses]  # their syntax errors need verifying
     wanted = [p for p in PERSPECTIVES if p in spec.perspectives]
     common = _common(inventory, spec, goal_id)
-    report_inputs = {"root": inventory.root, "per_rule": spec.per_rule, "perspectives": wanted}
-    lines = sum(f.lines for f in files)
-    tasks: list[PlannedTask] = []
+    plan = _analyses(files, bool(broken), wanted, spec, common)
     verify: list[PlannedTask] = []
-    one_task = spec.split == "none" or (spec.split == "auto" and lines < SMALL_LINES)
-    groups: list[list[SourceFile]]
-    covering: list[list[str]]
-    if not files:
-        groups, covering = ([[]], [[]]) if broken else ([], [])
-        rationale = "nothing to analyse: no Python file that parses"
-    elif one_task:
-        tasks.append(_analysis("analyze", wanted, files, common))
-        groups = [files]
-        rationale = (
-            f"{len(files)} files, {lines} lines: small enough for one worker, every perspective"
-            if spec.split == "auto"
-            else "one task for everything, as asked"
-        )
-        covering = [["analyze"]]
-    else:
-        whole = [p for p in wanted if p == "tests"]
-        split = [p for p in wanted if p != "tests"]
-        if not split:
-            groups, covering = ([[]], [[]]) if broken else ([], [])
-        else:
-            groups = module_groups(files, spec.lines_per_task) if lines >= SMALL_LINES else [files]
-            covering = [[] for _ in groups]
-        if whole:
-            tasks.append(_analysis("analyze-tests", whole, files, common, priority=3))
-        for index, group in enumerate(groups if split else [], start=1):
-            suffix = f"-{index:02d}" if len(groups) > 1 else ""
-            for perspective in split:
-                task_id = f"analyze-{perspective}{suffix}"
-                tasks.append(_analysis(task_id, [perspective], group, common))
-                covering[index - 1].append(task_id)
-        rationale = (
-            f"{len(files)} files, {lines} lines in {len(groups)} module group(s) of about "
-            f"{spec.lines_per_task} lines: {len(split)} perspective(s) per group in parallel"
-            + (", the tests and typing over the whole codebase" if whole else "")
-        )
-    for index, (group, ids) in enumerate(zip(groups, covering, strict=True), start=1):
-        task_id = "verify" if len(groups) == 1 else f"verify-{index:02d}"
+    for index, (group, ids) in enumerate(zip(plan.groups, plan.covering, strict=True), start=1):
+        task_id = "verify" if len(plan.groups) == 1 else f"verify-{index:02d}"
         if index == 1 and broken:  # the inventory reported their syntax errors
             group, ids = [*group, *broken], [INVENTORY_TASK, *ids]
-        verify.append(
-            PlannedTask(
-                task_id=task_id,
-                title=f"Verify the findings in {len(group)} files",
-                role=VERIFIER,
-                depends_on=ids,
-                priority=4,
-                inputs={
-                    **common,
-                    "analysis_tasks": ids,
-                    "files": [f.path for f in group],
-                    "test_files": [f.path for f in group if f.test],
-                },
-            )
-        )
-    if any(t.task_id == "analyze-tests" for t in tasks):
+        title = f"Verify the findings in {len(group)} files"
+        verify.append(_verification(task_id, title, ids, group, common))
+    if any(t.task_id == "analyze-tests" for t in plan.tasks):
         # After the groups' verifications: what the tests and typing found again merges
         # into the findings they kept (pyflakes' and mypy's undefined names...).
-        verify.append(
-            PlannedTask(
-                task_id="verify-tests",
-                title=f"Verify the tests' and typing's findings in {len(files)} files",
-                role=VERIFIER,
-                depends_on=["analyze-tests", *(t.task_id for t in verify)],
-                priority=4,
-                inputs={
-                    **common,
-                    "analysis_tasks": ["analyze-tests"],
-                    "files": [f.path for f in files],
-                    "test_files": [f.path for f in files if f.test],
-                },
-            )
-        )
+        title = f"Verify the tests' and typing's findings in {len(files)} files"
+        ids = ["analyze-tests", *(t.task_id for t in verify)]
+        verify.append(_verification("verify-tests", title, ids, files, common))
     report = PlannedTask(
         task_id=REPORT_TASK,
         title="Write the report",
         role=REPORTER,
         depends_on=[t.task_id for t in verify],
         priority=4,
-        inputs=report_inputs,
+        inputs={"root": inventory.root, "per_rule": spec.per_rule, "perspectives": wanted},
     )
-    return ReviewPlan([*tasks, *verify, report], rationale)
+    return ReviewPlan([*plan.tasks, *verify, report], plan.rationale)

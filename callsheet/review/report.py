@@ -95,40 +95,25 @@ def _paths(paths: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> list[str]:
-    inv = state.inventory or {}
-    out = [f"# Code review of `{_md(root)}`", ""]
-    out.append(
-        f"Goal `{goal}`: reviewed by the callsheet crew; every finding below was checked "
-        "against the file by a verifier."
+def _reviewed(inv: dict[str, Any]) -> list[str]:
+    """What the inventory says was reviewed, and the project's own configuration."""
+    packages = ", ".join(inv.get("packages") or [])
+    others = inv.get("other_files") or 0
+    line = (
+        f"- Reviewed {inv.get('files', 0)} Python files, {inv.get('lines', 0)} lines "
+        f"({inv.get('test_files', 0)} test files"
     )
-    out += ["", "## Summary", ""]
-    sev = figures.by_severity
-    out.append(
-        f"- **{figures.verified} findings**: {sev['error']} errors, {sev['warning']} warnings, "
-        f"{sev['note']} notes. The verifiers rejected {figures.rejected} reported findings "
-        f"that did not hold and merged {figures.merged} duplicates into the findings kept."
-    )
-    if inv:
-        packages = ", ".join(inv.get("packages") or [])
-        others = inv.get("other_files") or 0
-        out.append(
-            f"- Reviewed {inv.get('files', 0)} Python files, {inv.get('lines', 0)} lines "
-            f"({inv.get('test_files', 0)} test files"
-            + (f", packages: {packages}" if packages else "")
-            + ")"
-            + (f"; {others} other files not reviewed" if others else "")
-            + "."
-        )
-        config = inv.get("config") or {}
-        sources = config.get("sources") or []
-        out.append(
-            "- The project's own configuration: " + "; ".join(sources)
-            if sources
-            else "- The project configures none of the tools: their defaults were used."
-        )
-    out.append(f"- {state.tool_calls} tool runs, {state.tool_ms / 1000:.1f} s of tool time.")
-    out += ["", "| perspective | errors | warnings | notes |", "| --- | ---: | ---: | ---: |"]
+    line += f", packages: {packages})" if packages else ")"
+    line += f"; {others} other files not reviewed." if others else "."
+    sources = (inv.get("config") or {}).get("sources") or []
+    if sources:
+        return [line, "- The project's own configuration: " + "; ".join(sources)]
+    return [line, "- The project configures none of the tools: their defaults were used."]
+
+
+def _tables(state: Findings) -> list[str]:
+    """Findings by perspective and severity, and the files most affected."""
+    out = ["", "| perspective | errors | warnings | notes |", "| --- | ---: | ---: | ---: |"]
     listed = kept(state)
     for p in PERSPECTIVES:
         row = Counter(state.severity(c) for c in listed if c.data.perspective == p)
@@ -140,7 +125,13 @@ def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> li
         for path, _ in sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_FILES]:
             row = Counter(state.severity(c) for c in listed if c.data.path == path)
             out.append(f"| `{_md(path)}` | {row['error']} | {row['warning']} | {row['note']} |")
-    out += ["", "### Not analysed", ""]
+    return out
+
+
+def _missing(state: Findings) -> list[str]:
+    """What was not analysed and why, and what was reported but never judged."""
+    inv = state.inventory or {}
+    out = ["", "### Not analysed", ""]
     if not state.skipped and inv.get("files", 1):
         out.append("Everything was analysed.")
     if inv and not inv.get("files"):
@@ -157,10 +148,29 @@ def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> li
             f"{len(unverified)} findings were reported but no verifier judged them "
             '(see "Not analysed"); they are not counted above:'
         )
-        for card in sorted(unverified, key=lambda c: (c.data.path, c.data.line))[:50]:
+        for card in unverified[:50]:
             d = card.data
             out.append(f"- `{_md(d.path)}:{d.line}` {d.tool} {d.rule}: {_md(d.message)}")
     return out
+
+
+def _summary(state: Findings, figures: ReportCounts, root: str, goal: str) -> list[str]:
+    out = [f"# Code review of `{_md(root)}`", ""]
+    out.append(
+        f"Goal `{goal}`: reviewed by the callsheet crew; every finding below was checked "
+        "against the file by a verifier."
+    )
+    out += ["", "## Summary", ""]
+    sev = figures.by_severity
+    out.append(
+        f"- **{figures.verified} findings**: {sev['error']} errors, {sev['warning']} warnings, "
+        f"{sev['note']} notes. The verifiers rejected {figures.rejected} reported findings "
+        f"that did not hold and merged {figures.merged} duplicates into the findings kept."
+    )
+    if state.inventory:
+        out += _reviewed(dict(state.inventory))
+    out.append(f"- {state.tool_calls} tool runs, {state.tool_ms / 1000:.1f} s of tool time.")
+    return out + _tables(state) + _missing(state)
 
 
 def _finding(card: FindingCard, state: Findings) -> list[str]:

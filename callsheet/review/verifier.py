@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from collections import Counter
+from typing import Any, ClassVar
 
 from callsheet.agents import Agent, WorkContext, work
 from callsheet.agents.tools import ToolError, call_recorded, call_tool
@@ -24,6 +25,8 @@ from callsheet.review.workers import job_from
 
 __all__ = ["VerifierWorker"]
 
+_VERDICTS = ("confirmed", "rejected", "merged")
+
 
 def _why_not(finding: FindingReportedData) -> str:
     if finding.origin == "model" or finding.tool == MODEL_TOOL:
@@ -40,26 +43,37 @@ class VerifierWorker(Agent):
     role: ClassVar[str | None] = VERIFIER
     lease_seconds: ClassVar[float] = 60.0
 
-    @work()
-    async def verify(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
-        """Re-run each analyzer on the files with findings, read the lines, judge."""
-        inputs = dict(event.data.inputs)
+    async def _scope(
+        self, ctx: WorkContext, event: TaskAssigned, inputs: dict[str, Any]
+    ) -> tuple[list[FindingReportedData], list[FindingReportedData]]:
+        """The findings to judge, and those other verifiers kept on the same files.
+
+        Read as the log was when the task was assigned (its analyses were done then).
+        """
         tasks = set(inputs.get("analysis_tasks", []))
         files = set(inputs.get("files", []))
-        # What the log held when the task was assigned (its analyses were done then).
         state = findings_projection.initial()
         async for stored in ctx.store.read(
             goal_id=event.goal_id, types=["finding.*"], until_seq=ctx.seq
         ):
             state = findings_projection.fold(state, stored.event)
-        reported = [c.data for c in state.cards() if c.task_id in tasks and c.data.path in files]
-        prior = [
+        mine = [c.data for c in state.cards() if c.task_id in tasks and c.data.path in files]
+        kept = [
             c.data
             for c in state.by_status("confirmed")
             if c.task_id not in tasks and c.data.path in files
         ]
-        keys = {f.finding_id: key_of(f) for f in reported}
-        unconfirmable = {f.finding_id: _why_not(f) for f in reported}
+        return mine, kept
+
+    async def _reruns(
+        self,
+        ctx: WorkContext,
+        inputs: dict[str, Any],
+        reported: list[FindingReportedData],
+        keys: dict[str, str | None],
+        unconfirmable: dict[str, str],
+    ) -> dict[str, Reconfirmed]:
+        """Each analyzer again, on the files with its findings, for the rules it found."""
         reruns: dict[str, Reconfirmed] = {}
         for key in sorted({k for k in keys.values() if k is not None}):
             analyzer = ALL[key]
@@ -73,16 +87,24 @@ class VerifierWorker(Agent):
                 run, evidence = await call_tool(ctx, invocation)
                 present = analyzer.parse(run, job)
             except ToolError as exc:
-                for f in group:
-                    unconfirmable[f.finding_id] = (
-                        f"{analyzer.name} could not run again ({exc}); checked against the line"
-                    )
+                why = f"{analyzer.name} could not run again ({exc}); checked against the line"
+                unconfirmable.update((f.finding_id, why) for f in group)
                 continue
             reruns[key] = Reconfirmed(
                 present=frozenset((r.path, r.line, r.rule) for r in present),
                 evidence_id=evidence,
                 rules=frozenset(rules),
             )
+        return reruns
+
+    @work()
+    async def verify(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
+        """Re-run each analyzer on the files with findings, read the lines, judge."""
+        inputs = dict(event.data.inputs)
+        reported, prior = await self._scope(ctx, event, inputs)
+        keys = {f.finding_id: key_of(f) for f in reported}
+        unconfirmable = {f.finding_id: _why_not(f) for f in reported}
+        reruns = await self._reruns(ctx, inputs, reported, keys, unconfirmable)
         wanted: dict[str, list[int]] = {}
         for f in reported:
             wanted.setdefault(f.path, []).append(f.line)
@@ -107,13 +129,10 @@ class VerifierWorker(Agent):
                 ),
             )
         await ctx.flush()
-        counts = {
-            k: sum(1 for v in verdicts if v.verdict == k)
-            for k in ("confirmed", "rejected", "merged")
-        }
+        counts = Counter(v.verdict for v in verdicts)
         return TaskResultData(
             worker=self.name,
-            output={"findings": len(verdicts), **counts},
+            output={"findings": len(verdicts), **{k: counts[k] for k in _VERDICTS}},
             summary=f"{len(verdicts)} findings checked: {counts['confirmed']} confirmed, "
             f"{counts['rejected']} rejected, {counts['merged']} merged",
         )

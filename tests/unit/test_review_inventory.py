@@ -177,3 +177,15 @@ def test_a_broken_configuration_file_is_noted_not_fatal(tmp_path: Path) -> None:
     assert len(config.errors) == 2
     assert config.errors[0].startswith("pyproject.toml:")
     assert os.path.basename(config.errors[1]).startswith("setup.cfg:")
+
+
+def test_mypys_own_exclusions_are_kept(tmp_path: Path) -> None:
+    from callsheet.review.analyzers import Job, Mypy
+
+    write(tmp_path, "pyproject.toml", '[tool.mypy]\nexclude = ["^build/", "(bad"]\n')
+    config = read_config(tmp_path)
+    assert config.mypy_exclude == ["^build/"]  # one that does not compile is dropped
+    job = Job(root=str(tmp_path), files=("a.py", "build/b.py"), config=config)
+    invocation = Mypy().invocation(job)
+    assert invocation is not None
+    assert "a.py" in invocation.args and "build/b.py" not in invocation.args

@@ -8,6 +8,7 @@ the reviewed tree (the verifier's re-run reuses it).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from callsheet.agents.tools import Invocation, ToolError, ToolRun
@@ -25,6 +26,12 @@ def severity(code: str | None, level: str) -> Severity:
     if level != "error" or code in _ENVIRONMENT:
         return "note"
     return "error"
+
+
+def _kept(files: Sequence[str], exclude: Sequence[str]) -> tuple[str, ...]:
+    """The files mypy would check of its own accord: named files are checked even if excluded."""
+    patterns = [re.compile(p, re.VERBOSE if "\n" in p else 0) for p in exclude]
+    return tuple(f for f in files if not any(p.search(f) for p in patterns))
 
 
 def _blocked(run: ToolRun) -> str:
@@ -50,8 +57,8 @@ class Mypy(Analyzer):
     perspective = "tests"
 
     def invocation(self, job: Job) -> Invocation | None:
-        """``mypy -O json`` on the code files."""
-        files = job.code_files
+        """``mypy -O json`` on the code files its configuration does not exclude."""
+        files = _kept(job.code_files, job.config.mypy_exclude)
         if not files:
             return None
         cache = "{cache}/mypy" if job.cache else "{tmp}/mypy-cache"
