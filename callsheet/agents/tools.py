@@ -70,6 +70,8 @@ PRIVATE_COPY_IGNORED = (
 """Folders left out of a private copy: version control, environments and caches."""
 
 _PYTHON_TOOLS = frozenset({"bandit", "coverage", "mypy", "pytest", "radon", "ruff"})
+_ON_PATH = frozenset({"pytest", "coverage"})
+"""Tools that run the project's own code, which imports from the folder it runs in."""
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -183,7 +185,11 @@ def resolve(tool: str, interpreter: str | None = None) -> list[str]:
     if interpreter is not None:
         return [interpreter, "-m", tool]
     if tool in _PYTHON_TOOLS and importlib.util.find_spec(tool) is not None:
-        return [sys.executable, "-m", tool]
+        # -P: the folder it runs in is the reviewed code, whose logging.py or json.py
+        # must not shadow the standard library's (the tests alone need it on the path).
+        return (
+            [sys.executable, "-m", tool] if tool in _ON_PATH else [sys.executable, "-P", "-m", tool]
+        )
     found = shutil.which(tool)
     if found is None:
         raise ToolError(tool, "not installed (not on PATH)", retryable=False)
@@ -253,6 +259,8 @@ async def run_tool(invocation: Invocation) -> ToolRun:
         expand = _expander(tmp, inv.cache)
         command += [expand(a) for a in inv.args]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+        if inv.tool not in _ON_PATH:
+            env["PYTHONSAFEPATH"] = "1"  # the same as -P, for an interpreter of the project's
         env.update({k: expand(v) for k, v in inv.env.items()})
         started = time.perf_counter()
         try:

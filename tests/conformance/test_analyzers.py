@@ -30,6 +30,8 @@ from callsheet.review.analyzers import (
 from callsheet.review.config import read_config
 
 BROKEN = "def broken(:\n    pass\n"
+SHADOWS = "raise SystemExit('the reviewed code was imported by the tool')\n"
+"""Modules named like the standard library's: a tool that imports them from the tree breaks."""
 
 COMPLEX = (
     "def f(a, b, c, d, e):\n"
@@ -58,6 +60,7 @@ class AnalyzerContract:
     line: ClassVar[int]
     tests: ClassVar[tuple[str, ...]] = ()
     stops_at_syntax_errors: ClassVar[bool] = False
+    takes_shadows: ClassVar[bool] = True
     """The tool refuses to look further once a file does not parse (mypy)."""
     garbage: ClassVar[ToolRun] = ToolRun(1, "this is not the tool's output {", "", {}, (), 0.0)
 
@@ -65,7 +68,12 @@ class AnalyzerContract:
     @classmethod
     def tree(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
         root = tmp_path_factory.mktemp(cls.__name__)
-        for rel, text in {**cls.files, "broken.py": BROKEN}.items():
+        # Tests run the project's code, and mypy reads a top-level typing.py as the
+        # standard library's (and stops, saying so): for them a project's os.py is its
+        # own business. The other tools must not import the reviewed code.
+        names = ("logging", "json", "os", "typing", "re") if cls.takes_shadows else ()
+        shadows = {f"{name}.py": SHADOWS for name in names}
+        for rel, text in {**shadows, **cls.files, "broken.py": BROKEN}.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text)
         return root
@@ -215,6 +223,7 @@ class TestMypy(AnalyzerContract):
     files: ClassVar[dict[str, str]] = {"app.py": "def f(x: int) -> str:\n    return x\n"}
     planted_path, rule, line = "app.py", "return-value", 2
     stops_at_syntax_errors = True
+    takes_shadows = False
 
 
 class TestPytest(AnalyzerContract):
@@ -229,6 +238,7 @@ class TestPytest(AnalyzerContract):
     }
     tests = ("tests/test_calc.py",)
     planted_path, rule, line = "tests/test_calc.py", "test-failure", 5
+    takes_shadows = False
     garbage = ToolRun(1, "", "", {"junit": "<not xml", "coverage": None}, (), 0.0)
 
     def test_a_poorly_covered_module_is_reported(

@@ -29,7 +29,11 @@ def severity(code: str | None, level: str) -> Severity:
 
 
 def _kept(files: Sequence[str], exclude: Sequence[str]) -> tuple[str, ...]:
-    """The files mypy would check of its own accord: named files are checked even if excluded."""
+    """The files mypy would check (it checks a named file even if its configuration excludes it).
+
+    A top-level module named like the standard library's, ``typing.py``, stops
+    mypy whatever it is given: "shadows library module", reported as not analysed.
+    """
     patterns = [re.compile(p, re.VERBOSE if "\n" in p else 0) for p in exclude]
     return tuple(f for f in files if not any(p.search(f) for p in patterns))
 

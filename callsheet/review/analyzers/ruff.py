@@ -34,7 +34,7 @@ _ERRORS = frozenset(
     {
         # Undefined names and broken constructs: the code fails when it runs.
         "F821", "F822", "F823", "F631", "F632", "F633", "F701", "F702", "F704", "F706",
-        "F707", "F722", "F811", "B012", "B018", "PLE0101", "PLE0116", "PLE0117", "PLE1142",
+        "F707", "F722", "F811", "B012", "PLE0101", "PLE0116", "PLE0117", "PLE1142",
         # Security problems that are exploitable as they stand.
         "S102", "S301", "S307", "S506", "S602", "S604", "S605", "S608", "S611", "S701",
         "S501", "S323",
