@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from callsheet.events.catalog import (
     SEVERITIES,
@@ -25,10 +26,12 @@ from callsheet.review.inventory import SourceFile, decode_source, line_digest
 
 __all__ = [
     "SYNTAX_RULE",
+    "digest_of",
     "finding_data",
     "finding_id",
+    "line_of",
     "rank",
-    "read_lines",
+    "read_source",
     "root_cause",
     "syntax_finding",
 ]
@@ -81,6 +84,7 @@ def finding_data(
     source_line: str | None,
     evidence_id: str | None,
     origin: str = "tool",
+    file_digest: str | None = None,
 ) -> FindingReportedData:
     """The catalog's finding for a raw one, with the line's text and digest as read now."""
     text = "" if source_line is None else source_line[:_SOURCE_LINE_MAX]
@@ -102,6 +106,7 @@ def finding_data(
         evidence_id=evidence_id,
         help_uri=raw.help_uri,
         tags=list(raw.tags),
+        file_digest=file_digest,
     )
 
 
@@ -121,23 +126,42 @@ def syntax_finding(source: SourceFile, evidence_id: str | None) -> FindingReport
         perspective="bugs",
         source_line=source.error_text,
         evidence_id=evidence_id,
+        file_digest=source.sha256,
     )
 
 
-def read_lines(root: str, wanted: Mapping[str, Sequence[int]]) -> dict[str, dict[str, str | None]]:
-    """The text of some lines of some files (None: no such line, or the file is gone).
+def read_source(root: str, wanted: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """Some lines of some files, and each file's digest (None: the file is gone or unreadable).
 
-    Keys of the inner maps are line numbers as strings (JSON keys), so that the
-    result can be recorded as a tool call and read back unchanged.
+    ``{path: {"sha256": hex or None, "lines": {"12": text or None}}}``: line numbers
+    are strings (JSON keys), so that the result can be recorded as a tool call and
+    read back unchanged.
     """
-    found: dict[str, dict[str, str | None]] = {}
+    found: dict[str, Any] = {}
     for path, numbers in sorted(wanted.items()):
         try:
-            lines: list[str] | None = decode_source((Path(root) / path).read_bytes()).splitlines()
+            raw = (Path(root) / path).read_bytes()
+            lines: list[str] | None = decode_source(raw).splitlines()
+            digest: str | None = hashlib.sha256(raw).hexdigest()
         except (OSError, ValueError):
-            lines = None
+            lines, digest = None, None
         found[path] = {
-            str(n): lines[n - 1] if lines is not None and 0 < n <= len(lines) else None
-            for n in sorted(set(numbers))
+            "sha256": digest,
+            "lines": {
+                str(n): lines[n - 1] if lines is not None and 0 < n <= len(lines) else None
+                for n in sorted(set(numbers))
+            },
         }
     return found
+
+
+def line_of(source: Mapping[str, Any], path: str, line: int) -> str | None:
+    """One line out of what ``read_source`` read (None: not read, or no such line)."""
+    text = (source.get(path) or {}).get("lines", {}).get(str(line))
+    return text if isinstance(text, str) else None
+
+
+def digest_of(source: Mapping[str, Any], path: str) -> str | None:
+    """A file's digest out of what ``read_source`` read."""
+    digest = (source.get(path) or {}).get("sha256")
+    return digest if isinstance(digest, str) else None

@@ -117,6 +117,7 @@ def _common(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> dict[str, A
         "python": spec.python,
         "cache": cache_name(goal_id),
         "typed": inventory.typed,
+        "reconfirm": spec.reconfirm,
     }
 
 

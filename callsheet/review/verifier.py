@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any, ClassVar
 
 from callsheet.agents import Agent, WorkContext, work
-from callsheet.agents.tools import ToolError, call_recorded, call_tool
+from callsheet.agents.tools import ToolError, call_tool
 from callsheet.events.catalog import (
     FindingReportedData,
     FindingVerified,
@@ -17,11 +16,11 @@ from callsheet.events.catalog import (
 )
 from callsheet.projections import findings as findings_projection
 from callsheet.review.analyzers import ALL, key_of
-from callsheet.review.findings import SYNTAX_RULE, read_lines
+from callsheet.review.findings import SYNTAX_RULE, digest_of
 from callsheet.review.model_review import MODEL_TOOL
 from callsheet.review.plan import VERIFIER
 from callsheet.review.verify import Reconfirmed, judge
-from callsheet.review.workers import job_from
+from callsheet.review.workers import job_from, read_recorded
 
 __all__ = ["VerifierWorker"]
 
@@ -34,6 +33,13 @@ def _why_not(finding: FindingReportedData) -> str:
     if finding.rule == SYNTAX_RULE:
         return "the inventory's parse of the file found it"
     return f"{finding.tool} measures {finding.rule} once; it is not run again"
+
+
+def _unchanged(finding: FindingReportedData, source: dict[str, Any]) -> bool:
+    """Whether the file is the one the finding was made in (an unknown digest never is)."""
+    return finding.file_digest is not None and finding.file_digest == digest_of(
+        source, finding.path
+    )
 
 
 class VerifierWorker(Agent):
@@ -70,17 +76,34 @@ class VerifierWorker(Agent):
         ctx: WorkContext,
         inputs: dict[str, Any],
         reported: list[FindingReportedData],
-        keys: dict[str, str | None],
+        source: dict[str, Any],
         unconfirmable: dict[str, str],
     ) -> dict[str, Reconfirmed]:
-        """Each analyzer again, on the files with its findings, for the rules it found."""
+        """Each analyzer again, on the files with its findings, for the rules it found.
+
+        With ``reconfirm="changed"`` a per-file tool runs again only on files whose
+        bytes changed since it analysed them: on the same bytes, with the same
+        configuration, it gives the same findings (the reason says so).
+        """
+        always = inputs.get("reconfirm") == "always"
         reruns: dict[str, Reconfirmed] = {}
+        keys = {f.finding_id: key_of(f) for f in reported}
         for key in sorted({k for k in keys.values() if k is not None}):
             analyzer = ALL[key]
             group = [f for f in reported if keys[f.finding_id] == key]
+            if not always and analyzer.per_file:
+                same = [f for f in group if _unchanged(f, source)]
+                for f in same:
+                    unconfirmable[f.finding_id] = (
+                        f"the file is byte for byte as {f.tool} analysed it (sha256 "
+                        f"{(f.file_digest or '')[:12]}...): the same tool and configuration "
+                        f"give the same {f.rule} there"
+                    )
+                group = [f for f in group if f not in same]
             rules = sorted({f.rule for f in group if analyzer.reconfirms(f.rule)})
-            job = job_from(inputs, sorted({f.path for f in group}))
-            invocation = analyzer.confirm(job, rules)
+            paths = sorted({f.path for f in group})
+            job = job_from(inputs, paths)
+            invocation = analyzer.confirm(job, rules) if group else None
             if invocation is None:
                 continue
             try:
@@ -94,6 +117,7 @@ class VerifierWorker(Agent):
                 present=frozenset((r.path, r.line, r.rule) for r in present),
                 evidence_id=evidence,
                 rules=frozenset(rules),
+                paths=frozenset(paths),
             )
         return reruns
 
@@ -102,19 +126,12 @@ class VerifierWorker(Agent):
         """Re-run each analyzer on the files with findings, read the lines, judge."""
         inputs = dict(event.data.inputs)
         reported, prior = await self._scope(ctx, event, inputs)
-        keys = {f.finding_id: key_of(f) for f in reported}
-        unconfirmable = {f.finding_id: _why_not(f) for f in reported}
-        reruns = await self._reruns(ctx, inputs, reported, keys, unconfirmable)
-        wanted: dict[str, list[int]] = {}
-        for f in reported:
-            wanted.setdefault(f.path, []).append(f.line)
         root = str(inputs["root"])
-        lines, _ = await call_recorded(
-            ctx,
-            "read-lines",
-            {"root": root, "lines": wanted},
-            lambda: asyncio.to_thread(read_lines, root, wanted),
-        )
+        source = await read_recorded(ctx, root, [(f.path, f.line) for f in reported])
+        unconfirmable = {f.finding_id: _why_not(f) for f in reported}
+        reruns = await self._reruns(ctx, inputs, reported, source, unconfirmable)
+        lines = {path: dict(read.get("lines", {})) for path, read in source.items()}
+        keys = {f.finding_id: key_of(f) for f in reported}
         verdicts = judge(reported, lines, reruns, unconfirmable, keys, prior)
         for v in verdicts:
             ctx.emit(

@@ -31,11 +31,13 @@ class Reconfirmed:
         present: ``(path, line, rule)`` it reports now.
         evidence_id: The ``tool.called`` event of the re-run.
         rules: The rules it was asked for (others cannot be judged by this run).
+        paths: The files it ran on (others cannot be judged by this run either).
     """
 
     present: frozenset[tuple[str, int, str]]
     evidence_id: str
     rules: frozenset[str]
+    paths: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def _check(
         return Verdict(fid, "rejected", f"line {finding.line} of {finding.path} no longer exists")
     if finding.line_digest is not None and line_digest(now) != finding.line_digest:
         return Verdict(fid, "rejected", f"line {finding.line} changed since it was reported")
-    if rerun is None or finding.rule not in rerun.rules:
+    if rerun is None or finding.rule not in rerun.rules or finding.path not in rerun.paths:
         return Verdict(fid, "confirmed", f"line {finding.line} unchanged; {why_not}")
     if (finding.path, finding.line, finding.rule) in rerun.present:
         reason = f"line {finding.line} unchanged; {finding.tool} reports {finding.rule} there again"

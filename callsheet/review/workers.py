@@ -31,15 +31,30 @@ from callsheet.models import Model, default_model
 from callsheet.projections.findings import INVENTORY_KEY
 from callsheet.review.analyzers import Analyzer, Job, Raw, for_perspective
 from callsheet.review.config import ProjectConfig
-from callsheet.review.findings import finding_data, read_lines, syntax_finding
+from callsheet.review.findings import (
+    digest_of,
+    finding_data,
+    line_of,
+    read_source,
+    syntax_finding,
+)
 from callsheet.review.inventory import Inventory, InventoryError, scan
 from callsheet.review.model_review import review_with_model
 from callsheet.review.plan import ANALYST, INVENTORY
 
-__all__ = ["BATCH_LINES", "AnalystWorker", "InventoryWorker", "TaskError", "job_from"]
+__all__ = [
+    "BATCH_LINES",
+    "AnalystWorker",
+    "InventoryWorker",
+    "TaskError",
+    "job_from",
+    "read_recorded",
+]
 
-BATCH_LINES = 1500
-"""Lines analysed between two checkpoints (a batch of files, at least one file)."""
+BATCH_LINES = 5000
+"""Lines analysed between two checkpoints (a batch of files, at least one file): few enough
+to lose little to a crash, many enough that tools' start-up (bandit, radon: a Python
+process each) stays small next to their work."""
 _SKIP_PATHS = 10000
 
 
@@ -136,6 +151,24 @@ class InventoryWorker(Agent):
         )
 
 
+async def read_recorded(
+    ctx: WorkContext, root: str, places: Sequence[tuple[str, int]]
+) -> dict[str, Any]:
+    """``findings.read_source`` of these places, as one recorded call (none if no place)."""
+    wanted: dict[str, list[int]] = {}
+    for path, line in places:
+        wanted.setdefault(path, []).append(line)
+    if not wanted:
+        return {}
+    source, _ = await call_recorded(
+        ctx,
+        "read-source",
+        {"root": root, "lines": wanted},
+        lambda: asyncio.to_thread(read_source, root, wanted),
+    )
+    return dict(source)
+
+
 def _batches(files: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
     out: list[list[str]] = []
     current: list[str] = []
@@ -193,24 +226,18 @@ class AnalystWorker(Agent):
     async def _findings(
         self, ctx: WorkContext, job: Job, raws: list[tuple[str, Perspective, Raw, str]]
     ) -> list[FindingReportedData]:
-        """The raw findings as the catalog's, with their lines read (one recorded read)."""
-        wanted: dict[str, list[int]] = {}
-        for _, _, raw, _ in raws:
-            wanted.setdefault(raw.path, []).append(raw.line)
-        lines: dict[str, dict[str, str | None]] = {}
-        if wanted:
-            root = job.root
-            lines, _ = await call_recorded(
-                ctx,
-                "read-lines",
-                {"root": root, "lines": wanted},
-                lambda: asyncio.to_thread(read_lines, root, wanted),
-            )
+        """The raw findings as the catalog's, with lines and files read (one recorded read)."""
+        places = [(raw.path, raw.line) for _, _, raw, _ in raws]
+        source = await read_recorded(ctx, job.root, places)
         made: dict[str, FindingReportedData] = {}
         for tool, perspective, raw, evidence in raws:
-            text = lines.get(raw.path, {}).get(str(raw.line))
             data = finding_data(
-                raw, tool=tool, perspective=perspective, source_line=text, evidence_id=evidence
+                raw,
+                tool=tool,
+                perspective=perspective,
+                source_line=line_of(source, raw.path, raw.line),
+                evidence_id=evidence,
+                file_digest=digest_of(source, raw.path),
             )
             made.setdefault(data.finding_id, data)
         return list(made.values())

@@ -195,10 +195,10 @@ def test_files_that_do_not_parse_are_findings_not_crashes(
     assert "binary content (NUL bytes): `binary.py`" in report
 
 
-def module(n: int) -> str:
-    """A module of about 600 lines with problems of several perspectives."""
+def module(n: int, functions: int = 60) -> str:
+    """A module of about 8 lines a function, with problems of several perspectives."""
     body = [f'"""Generated module {n}."""', "import subprocess", ""]
-    for i in range(60):
+    for i in range(functions):
         body += [
             "",
             f"def run_{i}(cmd, items=[]):",
@@ -247,9 +247,10 @@ def test_a_worker_killed_mid_review_gives_the_same_report_as_an_undisturbed_run(
 ) -> None:
     tree = tmp_path / "code"
     tree.mkdir()
-    for n in range(6):
-        (tree / f"mod{n}.py").write_text(module(n))
+    for n in range(6):  # 8,700 lines: two batches a task
+        (tree / f"mod{n}.py").write_text(module(n, functions=180))
     common = ["review", str(tree), "--lease", "3", "--perspectives", "security,bugs,complexity"]
+    common += ["--lines-per-task", "20000"]
     calm = cli(
         env, *common, "--sarif", "calm.sarif", "--report", "calm.md", cwd=tmp_path, timeout=300
     )

@@ -60,7 +60,7 @@ async def test_a_review_plans_from_the_inventory_runs_the_tools_and_reports(
     assert all(
         c.data.exit_code is not None and c.data.duration_ms > 0 for c in calls if c.data.command
     )
-    assert {c.data.tool for c in calls if not c.data.command} == {"inventory", "read-lines"}
+    assert {c.data.tool for c in calls if not c.data.command} == {"inventory", "read-source"}
     state = replay(PROJECTIONS["findings"], events).goals["review-1"]
     kept = {(c.data.path, c.data.line, c.data.rule) for c in state.by_status("confirmed")}
     assert ("app/db.py", 5, "S608") in kept

@@ -41,7 +41,10 @@ def keyed(*findings: FindingReportedData) -> dict[str, str | None]:
 
 def rerun(*present: tuple[str, int, str], rules: tuple[str, ...]) -> Reconfirmed:
     return Reconfirmed(
-        present=frozenset(present), evidence_id="01J0000000000000000000000X", rules=frozenset(rules)
+        paths=frozenset({"app.py"}),
+        present=frozenset(present),
+        evidence_id="01J0000000000000000000000X",
+        rules=frozenset(rules),
     )
 
 

@@ -96,6 +96,10 @@ class FindingReportedData(Payload, kw_only=True, frozen=True):
     line_digest: Annotated[
         Digest | None, Meta(description="sha256 of the line's UTF-8 bytes, when it was read.")
     ] = None
+    file_digest: Annotated[
+        Annotated[str, Meta(pattern="^[0-9a-f]{64}$")] | None,
+        Meta(description="sha256 (hex) of the whole file as it was when the finding was made."),
+    ] = None
     fix: Annotated[SuggestedFix | None, Meta(description="A fix, if one is offered.")] = None
     origin: Annotated[
         Literal["tool", "model"], Meta(description="A tool's finding or a model's.")

@@ -74,6 +74,14 @@ class ReviewSpec(Payload, kw_only=True, frozen=True):
         Annotated[str, Meta(max_length=4096)] | None,
         Meta(description="Interpreter for the project's own tests; the crew's by default."),
     ] = None
+    reconfirm: Annotated[
+        Literal["changed", "always"],
+        Meta(
+            description="changed: a verifier runs a per-file tool again only on files that "
+            "changed since they were analysed (the same bytes give the same findings); "
+            "always: on every file with findings."
+        ),
+    ] = "changed"
     per_rule: Annotated[
         int, Meta(ge=1, le=100000, description="Findings of one rule listed in full by the report.")
     ] = 20

@@ -122,6 +122,9 @@ class Analyzer(abc.ABC):
 
     name: ClassVar[str]
     perspective: Perspective
+    per_file: ClassVar[bool] = True
+    """Whether a file's findings depend on that file's bytes alone (and the configuration):
+    then the same bytes give the same findings, and an unchanged file need not be re-run."""
 
     @property
     def key(self) -> str:

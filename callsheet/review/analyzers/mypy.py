@@ -59,6 +59,7 @@ class Mypy(Analyzer):
 
     name = "mypy"
     perspective = "tests"
+    per_file = False  # a file's types depend on the modules it imports
 
     def invocation(self, job: Job) -> Invocation | None:
         """``mypy -O json`` on the code files its configuration does not exclude."""
