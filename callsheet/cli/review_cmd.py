@@ -256,6 +256,13 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
 @click.option("--python", "python", default=None, help="Python to run the project's tests with.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Token budget.")
 @click.option("--per-rule", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--reconfirm",
+    type=click.Choice(["changed", "always"]),
+    default="changed",
+    show_default=True,
+    help="Re-run ruff, bandit and radon on every file with findings, or only on changed ones.",
+)
 @click.option("--goal", "goal_id", default=None, help="Goal id (an existing one is continued).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True)
 @click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True)
@@ -275,6 +282,7 @@ def review(
     python: str | None,
     max_tokens: int | None,
     per_rule: int,
+    reconfirm: str,
     goal_id: str | None,
     timeout: float,
     lease: float,
@@ -300,6 +308,7 @@ def review(
         tool_timeout=tool_timeout,
         python=python,
         per_rule=per_rule,
+        reconfirm=reconfirm,  # type: ignore[arg-type]
     )
     goal = goal_id or "review-" + new_event_id().lower()[-10:]
     live = sys.stderr.isatty() if progress is None else progress

@@ -17,6 +17,7 @@ from callsheet.review import (
     ReviewSupervisor,
     Synthesizer,
     VerifierWorker,
+    build_review_crew,
 )
 from tests.integration.review_support import make_tree, of_type, run_review
 
@@ -175,8 +176,6 @@ async def test_a_changed_analyst_diverges_on_redrive(store: EventStore, tmp_path
 async def test_a_report_that_cannot_be_written_fails_the_goal_with_the_reason(
     store: EventStore, tmp_path: Path
 ) -> None:
-    from callsheet.review import build_review_crew
-
     class Broken(Synthesizer):
         async def write(self, event, ctx):  # type: ignore[no-untyped-def]
             raise RuntimeError("the disk is full")
@@ -189,3 +188,51 @@ async def test_a_report_that_cannot_be_written_fails_the_goal_with_the_reason(
     (done,) = of_type(events, "goal.completed")
     assert done.data.outcome == "failed"
     assert "task report (synthesizer)" in done.data.summary and done.data.artifact_ids == []
+
+
+@pytest.mark.parametrize("reconfirm", ["changed", "always"])
+async def test_verifiers_rerun_per_file_tools_only_on_changed_files_unless_asked(
+    store: EventStore, tmp_path: Path, reconfirm: str
+) -> None:
+    tree = make_tree(tmp_path / "tree", APP)
+    events = await run_review(store, tree, reconfirm=reconfirm)
+    reruns = {
+        c.data.tool
+        for c in of_type(events, "tool.called")
+        if c.task_id == "verify" and c.data.command
+    }
+    state = replay(PROJECTIONS["findings"], events).goals["review-1"]
+    s608 = next(c for c in state.by_status("confirmed") if c.data.rule == "S608")
+    if reconfirm == "changed":
+        assert reruns == {"mypy"}  # a file's types depend on other files: always again
+        assert "byte for byte as ruff analysed it" in s608.reason
+    else:
+        assert reruns == {"ruff", "bandit", "mypy"}  # (radon found nothing to re-run)
+        assert s608.reason == "line 5 unchanged; ruff reports S608 there again"
+
+
+async def test_a_file_changed_before_verification_is_checked_again(
+    store: EventStore, tmp_path: Path
+) -> None:
+    tree = make_tree(tmp_path / "tree", APP)
+    crew = build_review_crew(analysts=1, lease_seconds=10)
+
+    class Editor(VerifierWorker):
+        """Edits the tree the way a person would, between the analysis and the verification."""
+
+        async def verify(self, event, ctx):  # type: ignore[no-untyped-def]
+            if ctx.recorded_tools is None:  # live, not on a re-drive
+                db = tree / "app" / "db.py"
+                db.write_text(db.read_text().replace("+ name +", "+ str(name) +") + "# edited\n")
+            return await super().verify(event, ctx)
+
+    crew = [a for a in crew if not isinstance(a, VerifierWorker)] + [Editor("verifier-1")]
+    events = await run_review(store, tree, crew=crew)
+    state = replay(PROJECTIONS["findings"], events).goals["review-1"]
+    s608 = next(
+        c for c in state.findings.values() if c.data.rule == "S608" and c.data.tool == "ruff"
+    )
+    assert s608.status == "rejected"
+    assert s608.reason == "line 5 changed since it was reported"
+    b006 = next(c for c in state.findings.values() if c.data.rule == "B006")
+    assert "byte for byte as ruff analysed it" in b006.reason  # calc.py did not change
