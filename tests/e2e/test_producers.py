@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def procs(env: dict[str, str]) -> Iterator[Processes]:
         result.stop()
 
 
-def events(env: dict[str, str], *args: str) -> list[dict[str, object]]:
+def events(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
     out = cli(env, "events", "--json", *args)
     assert out.returncode == 0, out.stderr
     return [json.loads(line)["event"] for line in out.stdout.splitlines()]
