@@ -440,6 +440,7 @@ class HttpIngress:
 
 
 _RETRY = {"Retry-After": "1"}
+_MAX_TYPES = 32
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\.(?:[a-z][a-z0-9_]{0,63}|\*)$")
 
 
@@ -504,6 +505,8 @@ class _Query:
 
     def types(self) -> list[str]:
         found = self.params.getlist("type")
+        if len(found) > _MAX_TYPES:
+            raise ApiError(400, f"is given {len(found)} times: at most {_MAX_TYPES}", "type")
         for value in found:
             if not _TYPE_RE.match(value):
                 problem = f"{value[:40]!r} must be 'category.action' or 'category.*'"

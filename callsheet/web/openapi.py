@@ -139,6 +139,7 @@ def openapi(*, max_batch: int = 1000, page: int = 1000) -> dict[str, Any]:
                             "type",
                             {
                                 "type": "array",
+                                "maxItems": 32,
                                 "items": {
                                     "type": "string",
                                     "pattern": r"^[a-z][a-z0-9_]{0,63}\.([a-z][a-z0-9_]{0,63}|\*)$",

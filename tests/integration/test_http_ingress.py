@@ -219,6 +219,7 @@ async def test_reading_the_log_with_the_filters_of_callsheet_events(store: Event
         assert await ids("goal=g1&task=t1") == [events[1].id, events[5].id]
         assert await ids("type=goal.submitted") == [events[0].id, events[3].id]
         assert await ids("type=task.*&goal=g2") == [events[4].id]
+        assert await ids("type=task.*&type=task.progress&goal=g2") == [events[4].id]
         assert await ids("from_seq=2&until_seq=3") == [events[1].id, events[2].id]
         page = await http.client.get(f"{http.url}/v1/events?limit=4", headers=auth)
         assert page.json()["next_from_seq"] == 5
@@ -233,6 +234,7 @@ async def test_reading_the_log_with_the_filters_of_callsheet_events(store: Event
             ("type=task", "type"),
             ("type=task.>", "type"),
             ("goal=g1&goal=g2", "goal"),
+            ("&".join(f"type=t{i}.x" for i in range(33)), "type"),
             (f"goal={'x' * 129}", "goal"),
         ):
             got = await http.client.get(f"{http.url}/v1/events?{query}", headers=auth)
