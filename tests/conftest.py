@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Here rather than in a fixture: before any test, in-process or in a subprocess that
     # inherits os.environ, can read the key.
+    # One server for the suite: --nats-url is the kit's server too.
+    if config.getoption("--nats-url") and not config.getoption("--callsheet-nats-url"):
+        config.option.callsheet_nats_url = config.getoption("--nats-url")
     if not config.getoption("--real-model"):
         for name in MODEL_CREDENTIALS:
             os.environ.pop(name, None)
@@ -60,21 +63,17 @@ def external_nats_url(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def nats_url(
-    external_nats_url: str | None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """URL of the session's server: started here on a free port unless --nats-url is given."""
-    if external_nats_url:
-        yield external_nats_url
-        return
-    from callsheet.broker.process import NatsServerProcess
+def nats_url(external_nats_url: str | None, request: pytest.FixtureRequest) -> str:
+    """URL of the session's server: the test kit's (``callsheet_nats_url``) unless --nats-url.
 
-    server = NatsServerProcess(store_dir=tmp_path_factory.mktemp("nats-store"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    The kit (``callsheet.testing``, a pytest plugin) starts it on a free port, or in a
+    container with ``--callsheet-backend container``; tests that use the kit's fixtures
+    and those that use this one share the one server.
+    """
+    if external_nats_url:
+        return external_nats_url
+    url: str = request.getfixturevalue("callsheet_nats_url")
+    return url
 
 
 @pytest.fixture

@@ -47,3 +47,11 @@ class RateLimit:
     def allows(self, key: str, at: datetime) -> bool:
         """Whether one more reaction at ``at`` stays within the limit."""
         return self.used(key, at) < self.limit
+
+    def retry_after(self, key: str, at: datetime) -> float:
+        """Seconds from ``at`` until one more reaction stays within the limit (0: now)."""
+        if self.allows(key, at):
+            return 0.0
+        times = self._times[key]
+        oldest = times[len(times) - self.limit]  # the one that must leave the window
+        return max(0.0, (oldest + self.window - at).total_seconds())

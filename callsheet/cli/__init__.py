@@ -1,1 +1,3 @@
-"""callsheet.cli."""
+"""The ``callsheet`` command (click); ``python -m callsheet.cli`` runs it too."""
+
+__all__: list[str] = []

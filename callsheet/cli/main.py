@@ -19,6 +19,7 @@ from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
 from callsheet.cli.serve_cmd import serve
 from callsheet.cli.submit_cmd import submit
+from callsheet.cli.token_cmd import token
 from callsheet.cli.trace_cmd import trace
 
 __all__ = ["cli", "main"]
@@ -55,6 +56,7 @@ for command in (
     queues,
     board,
     serve,
+    token,
     metrics,
 ):
     cli.add_command(command)

@@ -1,4 +1,4 @@
-"""``callsheet serve``: the web dashboard (starlette on uvicorn), live by server-sent events."""
+"""``callsheet serve``: the web dashboard (starlette on uvicorn) and the HTTP ingress (``/v1``)."""
 
 from __future__ import annotations
 
@@ -62,8 +62,36 @@ def bind(host: str, port: int) -> socket.socket:
     help="Secret every request must carry (needed to listen beyond this machine); "
     "open the page once as /?token=T. Default: CALLSHEET_TOKEN.",
 )
-def serve(host: str, port: int, token: str | None) -> None:
-    """Serve the dashboard: goals, live boards, causal trees, the event log, costs."""
+@click.option(
+    "--rate",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests each producer may make to /v1 per --rate-window (429 beyond).",
+)
+@click.option(
+    "--rate-window",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="Seconds over which --rate is counted.",
+)
+@click.option(
+    "--head-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (and a /v1 body) before it is cut off.",
+)
+def serve(
+    host: str, port: int, token: str | None, rate: int, rate_window: float, head_timeout: float
+) -> None:
+    """Serve the dashboard and the HTTP ingress (/v1: publish and read events over HTTP).
+
+    The dashboard shows goals, live boards, causal trees, the event log and costs.
+    /v1 takes the bearer tokens of `callsheet token create PRODUCER`; its OpenAPI
+    document is /v1/openapi.json.
+    """
     if not is_loopback(host) and not token:
         fail(f"--host {host} is reachable from other machines: give a --token", EXIT_INVALID)
     if token is not None and len(token) < 16:
@@ -71,20 +99,28 @@ def serve(host: str, port: int, token: str | None) -> None:
     sock = bind(host, port)
 
     async def main() -> None:
-        import uvicorn
-
+        from callsheet.ingress.tokens import Tokens
         from callsheet.web.app import create_app
         from callsheet.web.hub import Hub
+        from callsheet.web.ingress import HttpIngress, IngressLimits
+        from callsheet.web.server import ServerLimits, make_server
 
         async with open_store() as store:
             hub = Hub(store)
-            app = create_app(hub, token=token)
-            config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-            server = uvicorn.Server(config)
+            tokens = Tokens(store.nc, store.config.stream, replicas=store.config.replicas)
+            limits = IngressLimits(rate=rate, window=rate_window, body_seconds=head_timeout)
+            ingress = HttpIngress(store, tokens, limits=limits)
+            app = create_app(hub, token=token, ingress=ingress.app())
+            server = make_server(app, ServerLimits(head_seconds=head_timeout))
             following = asyncio.ensure_future(hub.run())
             bound = sock.getsockname()
             shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-            click.echo(f"callsheet: dashboard at http://{shown}:{bound[1]}/ ready", err=True)
+            base = f"http://{shown}:{bound[1]}"
+            click.echo(
+                f"callsheet: HTTP ingress at {base}/v1/ (its OpenAPI: {base}/v1/openapi.json)",
+                err=True,
+            )
+            click.echo(f"callsheet: dashboard at {base}/ ready", err=True)
             serving = asyncio.ensure_future(server.serve(sockets=[sock]))
             try:
                 await asyncio.wait({following, serving}, return_when=asyncio.FIRST_COMPLETED)

@@ -33,6 +33,7 @@ __all__ = [
     "JSON_SCHEMA_DIALECT",
     "SCHEMA_ID",
     "asyncapi",
+    "catalog_components",
     "dumps",
     "json_schema",
 ]
@@ -48,8 +49,28 @@ _ENCODING = (
 )
 
 
+_BASE64: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$(?!\n)"
+"""What the codec decodes as bytes: standard base64, padded."""
+
+
+def _base64_patterns(schema: Any) -> None:
+    """Give every base64 string schema the pattern the codec enforces.
+
+    ``contentEncoding`` is an annotation in JSON Schema 2020-12, not a check: without
+    the pattern a validator (or a fuzzer) takes any string there.
+    """
+    if isinstance(schema, dict):
+        if schema.get("contentEncoding") == "base64" and schema.get("type") == "string":
+            schema.setdefault("pattern", _BASE64)
+        for value in schema.values():
+            _base64_patterns(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _base64_patterns(value)
+
+
 def _catalog(
-    ref_prefix: str, *extra: type[msgspec.Struct]
+    ref_prefix: str, *extra: Any
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, str]]:
     """Return the union schema, the component schemas and each type's component name.
 
@@ -77,7 +98,25 @@ def _catalog(
                 "description": "The task this event is about (required for task events).",
             }
             variant["required"] = [*variant["required"], "task_id"]
+    _base64_patterns(defs)
     return union, defs, names
+
+
+def catalog_components(
+    ref_prefix: str, *extra: Any
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The catalog's schemas for a document of another kind (OpenAPI), and each type's name.
+
+    Args:
+        ref_prefix: Where the document keeps its schemas (``#/components/schemas/``).
+        extra: More msgspec types whose schemas the document needs too.
+
+    Returns:
+        The schemas by name (every event variant, every ``extra`` type and all they
+        refer to) and, for each event type, the name of its schema.
+    """
+    _, defs, names = _catalog(ref_prefix, *extra)
+    return defs, names
 
 
 def json_schema() -> dict[str, Any]:

@@ -422,7 +422,8 @@ class EventStore:
     ) -> list[str]:
         """Return the subject filters selecting a goal, a task and/or event types.
 
-        Types may name a category with ``*`` (``task.*``).
+        Types may name a category with ``*`` (``task.*``); a type its category also
+        names is left out, since JetStream refuses filters that overlap.
         """
         root = self._config.root
         goal = "*" if goal_id is None else encode_token(goal_id)
@@ -435,8 +436,11 @@ class EventStore:
                 return [stream_filter(root)]
             return [f"{root}.ev.{goal}.{kind}.{entity}.>"]
         result = []
+        categories = {t.partition(".")[0] for t in types if t.endswith(".*")}
         for event_type in types:
             category, dot, action = event_type.partition(".")
+            if action != "*" and category in categories:
+                continue  # task.progress with task.*: the category has it already
             if not dot or not category or not action or "." in action:
                 raise ValueError(f"event type filter {event_type!r} must be 'category.action'")
             result.append(f"{root}.ev.{goal}.{kind}.{entity}.*.{category}.{action}")

@@ -15,6 +15,10 @@ Bad requests get a 400 with ``{"error": ...}`` naming the parameter, unknown goa
 and events a 404; nothing a client sends stops the server. With a ``token``
 every request must carry it (``Authorization: Bearer T``, or ``?token=T`` once:
 the page then keeps it in a cookie).
+
+The HTTP ingress (``callsheet.web.ingress``), when given, is mounted at ``/v1``;
+it has its own tokens, one per producer, so the dashboard's token is not asked
+there.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import Any
 import msgspec
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -39,6 +44,7 @@ from callsheet.web.hub import EventFilter, Hub, UnknownError
 __all__ = ["BadRequest", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
+INGRESS_PREFIX = "/v1"
 _COOKIE = "callsheet_token"
 _MAX_LIMIT = 1000
 
@@ -163,8 +169,17 @@ def _encode_sse(data: Any) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def create_app(hub: Hub, *, token: str | None = None, ping: float = 15.0) -> Starlette:
-    """The dashboard app over ``hub`` (which the caller runs), optionally behind a token."""
+def create_app(
+    hub: Hub, *, token: str | None = None, ping: float = 15.0, ingress: Any = None
+) -> Starlette:
+    """The dashboard app over ``hub`` (which the caller runs), optionally behind a token.
+
+    Args:
+        hub: The folded log the pages show.
+        token: The secret every dashboard request must carry, if any.
+        ping: Seconds between keep-alive comments of the event streams.
+        ingress: An ASGI app to mount at ``/v1`` (``HttpIngress.app()``).
+    """
 
     async def index(request: Request) -> Response:
         response = FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -173,7 +188,15 @@ def create_app(hub: Hub, *, token: str | None = None, ping: float = 15.0) -> Sta
             response.set_cookie(_COOKIE, given, httponly=True, samesite="strict")
         return response
 
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(INGRESS_PREFIX):
+            # A path the /v1 mount cannot take (a newline in it): still the API's kind of answer.
+            return JSON({"error": str(exc.detail), "field": None}, status_code=exc.status_code)
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
     app = Starlette(
+        exception_handlers={HTTPException: not_found},
         routes=[
             Route("/", index),
             Route("/api/goals", _answers(hub, lambda h, r: h.goals())),
@@ -183,7 +206,8 @@ def create_app(hub: Hub, *, token: str | None = None, ping: float = 15.0) -> Sta
             Route("/api/events/{event_id:str}", _answers(hub, _event)),
             Route("/api/stream", _stream(hub, ping=ping)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
+            *([Mount(INGRESS_PREFIX, app=ingress)] if ingress is not None else []),
+        ],
     )
     if token is not None:
         app.add_middleware(_TokenGate, token=token)
@@ -206,7 +230,9 @@ class _TokenGate:
         return hmac.compare_digest(given.encode(), self.token)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self._allowed(scope):
+        path = scope.get("path", "")
+        ingress = path == INGRESS_PREFIX or path.startswith(INGRESS_PREFIX + "/")
+        if scope["type"] == "http" and not ingress and not self._allowed(scope):
             response = JSON({"error": "a valid token is required"}, status_code=401)
             await response(scope, receive, send)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callsheet.agents import AgentRuntime, WorkContext, work
+from callsheet.agents import WorkContext, work
 from callsheet.crew import Controller, Supervisor, build_crew, worker_class
 from callsheet.events.catalog import (
     GoalSubmitted,
@@ -17,7 +17,8 @@ from callsheet.events.store import EventStore, StoredEvent
 from callsheet.examples.redrive.changed_supervisor import EagerSupervisor
 from callsheet.models import ModelReply, ModelRequest
 from callsheet.replay.redrive import redrive
-from tests.support import assert_eventually
+from callsheet.testing import assert_redrives_identically, publish, wait_for_event
+from callsheet.testing.plugin import StartAgents
 
 GOAL = "g-redrive"
 
@@ -33,40 +34,37 @@ class NoModel:
 
 
 @pytest.fixture
-async def recorded(store: EventStore) -> list[StoredEvent]:
-    """A goal run end to end by a crew with review, in this process."""
-    crew = build_crew(lease_seconds=2, step_seconds=0.02, review=True)
-    async with AgentRuntime(store, crew):
-        await store.append(
-            GoalSubmitted.new(
-                data=GoalSubmittedData(title="Build a user authentication system"),
-                goal_id=GOAL,
-                producer="test",
-            )
-        )
-
-        async def completed() -> bool:
-            kinds = [s.event.event_type async for s in store.read(goal_id=GOAL)]
-            return "goal.completed" in kinds
-
-        await assert_eventually(completed, timeout=30, message="the goal did not complete")
-    return [s async for s in store.read(goal_id=GOAL)]
+async def recorded(callsheet_store: EventStore, callsheet_agents: StartAgents) -> list[StoredEvent]:
+    """A goal run end to end by a crew with review, in this process (with the test kit)."""
+    runtime = await callsheet_agents(*build_crew(lease_seconds=2, step_seconds=0.02, review=True))
+    title = GoalSubmittedData(title="Build a user authentication system")
+    await publish(callsheet_store, GoalSubmitted, title, goal=GOAL)
+    await wait_for_event(callsheet_store, goal=GOAL, types=["goal.completed"], timeout=30)
+    await runtime.stop()
+    return [s async for s in callsheet_store.read(goal_id=GOAL)]
 
 
 async def test_unchanged_supervisor_redrives_identically_without_calling_the_model(
     recorded: list[StoredEvent],
 ) -> None:
-    report = await redrive(
-        Supervisor("supervisor", model=NoModel(), lease_seconds=2, review=True), recorded
-    )
-    assert report.identical, report.divergences
+    supervisor = Supervisor("supervisor", model=NoModel(), lease_seconds=2, review=True)
+    report = await assert_redrives_identically(supervisor, recorded)
     assert report.recorded == report.emitted > 10
     assert report.handled >= 5
 
 
 async def test_unchanged_controller_redrives_identically(recorded: list[StoredEvent]) -> None:
-    report = await redrive(Controller("controller"), recorded)
-    assert report.identical and report.emitted == report.recorded == 1
+    report = await assert_redrives_identically(Controller("controller"), recorded)
+    assert report.emitted == report.recorded == 1
+
+
+async def test_the_assertion_fails_on_a_divergence_and_on_nothing_compared(
+    recorded: list[StoredEvent],
+) -> None:
+    with pytest.raises(AssertionError, match="diverged"):
+        await assert_redrives_identically(EagerSupervisor("supervisor", lease_seconds=2), recorded)
+    with pytest.raises(AssertionError, match="nothing to re-drive"):
+        await assert_redrives_identically(worker_class("backend")("backend-99"), recorded)
 
 
 async def test_a_changed_handler_is_caught_where_it_diverges(
