@@ -57,6 +57,8 @@ class LeaderLease:
         ttl: float = 6.0,
         replicas: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        bucket: str | None = None,
+        purpose: str = "callsheet: which instance of each observing agent leads",
     ) -> None:
         """Name the lease; nothing is sent until ``acquire``.
 
@@ -69,6 +71,8 @@ class LeaderLease:
                 own ``ttl`` wins if the bucket exists already.
             replicas: Replicas of the bucket, if it is created.
             clock: Seconds, monotonic.
+            bucket: The bucket holding the lease, if not ``{stream}_LEADERS``.
+            purpose: The bucket's description, if it is created.
 
         Raises:
             ValueError: ``ttl`` is not positive.
@@ -76,7 +80,8 @@ class LeaderLease:
         if ttl <= 0:
             raise ValueError("a leader lease needs a positive ttl")
         self._nc = nc
-        self.bucket = f"{stream}_LEADERS"
+        self.bucket = bucket or f"{stream}_LEADERS"
+        self._purpose = purpose
         self.key = name
         self.holder = holder
         self.ttl = ttl
@@ -95,7 +100,7 @@ class LeaderLease:
                 self._kv = await js.create_key_value(
                     KeyValueConfig(
                         bucket=self.bucket,
-                        description="callsheet: which instance of each observing agent leads",
+                        description=self._purpose,
                         history=1,
                         ttl=self.ttl,
                         storage=StorageType.FILE,
@@ -106,6 +111,21 @@ class LeaderLease:
             if status.ttl:
                 self.ttl = status.ttl  # the bucket's entries live this long, whatever we asked
         return self._kv
+
+    async def key_value(self) -> KeyValue:
+        """The bucket holding the lease (made if missing), to read who holds it."""
+        return await self._bucket()
+
+    async def take_once(self) -> None:
+        """Take the lease if nobody holds it, without waiting.
+
+        Raises:
+            KeyWrongLastSequenceError: Another holder has it.
+        """
+        kv = await self._bucket()
+        sent = self._clock()
+        self._revision = await kv.create(self.key, self.holder.encode())
+        self._valid_until = sent + self.ttl * _SAFE
 
     @property
     def held(self) -> bool:

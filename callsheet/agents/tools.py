@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ class Invocation:
         outputs: Files the tool writes, by name, read into the result after the run.
         ok_exit: Exit statuses the tool uses for a finished run (findings included).
         copy_of: Folder to copy privately before the run (for tools that write).
+        overlay: Files (path relative to the copy: text) written into the copy before the
+            run, e.g. a fix to check or to build on.
         interpreter: Python to run the tool with (``interpreter -m tool``), if not the crew's.
         cache: Name of the lasting folder ``{cache}`` stands for, if the tool uses one.
     """
@@ -120,6 +122,7 @@ class Invocation:
     outputs: Mapping[str, str] = field(default_factory=dict)
     ok_exit: frozenset[int] = frozenset({0})
     copy_of: str | None = None
+    overlay: Mapping[str, str] = field(default_factory=dict)
     interpreter: str | None = None
     cache: str | None = None
 
@@ -136,11 +139,23 @@ class Invocation:
             "copy_of": self.copy_of,
             "interpreter": self.interpreter,
             "cache": self.cache,
+            # Only when set: the digests of runs recorded before overlays existed stay valid.
+            **({"overlay": dict(self.overlay)} if self.overlay else {}),
         }
 
     def digest(self) -> str:
         """``sha256:<hex>`` of the canonical invocation: the key of a recorded call."""
         return _digest({"kind": "process", **self.canonical()})
+
+    def with_overlay(self, overlay: Mapping[str, str]) -> Invocation:
+        """The same run in a private copy with these files written into it first.
+
+        Raises:
+            ValueError: The invocation does not run in a private copy.
+        """
+        if self.copy_of is None:
+            raise ValueError(f"{self.tool} does not run in a private copy: nothing to overlay")
+        return replace(self, overlay={**self.overlay, **overlay})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +169,8 @@ class ToolRun:
         outputs: The files named in ``Invocation.outputs``, by name (None: not written).
         command: The exact command line that ran.
         duration_ms: Wall time.
+        workdir: The folder it ran in (a private copy's path is gone after the run, but
+            names the files the tool reported, e.g. ruff's absolute file names).
     """
 
     exit_code: int
@@ -162,6 +179,7 @@ class ToolRun:
     outputs: Mapping[str, str | None]
     command: tuple[str, ...]
     duration_ms: float
+    workdir: str = ""
 
 
 def _digest(value: Any) -> str:
@@ -194,6 +212,19 @@ def resolve(tool: str, interpreter: str | None = None) -> list[str]:
     if found is None:
         raise ToolError(tool, "not installed (not on PATH)", retryable=False)
     return [found]
+
+
+def _copy(source: str, target: str, overlay: Mapping[str, str]) -> None:
+    shutil.copytree(
+        source, target, symlinks=True, ignore=shutil.ignore_patterns(*PRIVATE_COPY_IGNORED)
+    )
+    base = Path(target).resolve()
+    for rel, text in overlay.items():
+        path = (base / rel).resolve()
+        if base not in path.parents:
+            raise ToolError("overlay", f"{rel} is outside the copy", retryable=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def cache_root() -> Path:
@@ -249,13 +280,7 @@ async def run_tool(invocation: Invocation) -> ToolRun:
     command = [*resolve(inv.tool, inv.interpreter)]
     with tempfile.TemporaryDirectory(prefix=f"callsheet-{inv.tool}-") as tmp:
         if inv.copy_of is not None:
-            await asyncio.to_thread(
-                shutil.copytree,
-                inv.copy_of,
-                f"{tmp}/tree",
-                symlinks=True,
-                ignore=shutil.ignore_patterns(*PRIVATE_COPY_IGNORED),
-            )
+            await asyncio.to_thread(_copy, inv.copy_of, f"{tmp}/tree", inv.overlay)
         expand = _expander(tmp, inv.cache)
         command += [expand(a) for a in inv.args]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
@@ -296,7 +321,9 @@ async def run_tool(invocation: Invocation) -> ToolRun:
     if code not in inv.ok_exit:
         tail = (stderr.strip() or stdout.strip()).splitlines()[-5:]
         raise _Crashed(inv.tool, code, "; ".join(tail)[:2000], command, duration, stdout, stderr)
-    return ToolRun(code, stdout, stderr, outputs, tuple(command), round(duration, 3))
+    return ToolRun(
+        code, stdout, stderr, outputs, tuple(command), round(duration, 3), expand(inv.cwd)
+    )
 
 
 def _slurp(path: str) -> str | None:
@@ -342,6 +369,7 @@ def _replayed(found: ToolCalled) -> ToolRun:
         outputs=dict(result.get("outputs") or {}),
         command=tuple(data.command),
         duration_ms=data.duration_ms,
+        workdir=str(result.get("workdir", "")),
     )
 
 
@@ -406,6 +434,8 @@ async def call_tool(ctx: HandlerContext, invocation: Invocation) -> tuple[ToolRu
         await _record(ctx, ToolCalledData(**base, error=str(exc)[:65536]))
         raise
     result = {"stdout": run.stdout, "stderr": run.stderr, "outputs": dict(run.outputs)}
+    if run.workdir and run.workdir != invocation.cwd:  # a private copy's: the names it gave
+        result["workdir"] = run.workdir
     await _record(
         ctx,
         ToolCalledData(

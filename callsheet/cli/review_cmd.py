@@ -27,6 +27,7 @@ import click
 from callsheet.agents import AgentRuntime
 from callsheet.agents.tools import cache_root
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.cli.fix_output import EXIT_NOT_APPLIED, apply_patch, fix_outcome
 from callsheet.cli.processes import AgentProcess, spawn_agent, stop_all
 from callsheet.events.catalog import (
     PERSPECTIVES,
@@ -263,6 +264,28 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
     show_default=True,
     help="Re-run ruff, bandit and radon on every file with findings, or only on changed ones.",
 )
+@click.option("--fix", is_flag=True, help="Propose fixes, merge and verify them, write the patch.")
+@click.option(
+    "--apply",
+    "apply_fixes",
+    is_flag=True,
+    help="With --fix: apply the patch to PATH at the end, if verification passed.",
+)
+@click.option(
+    "--patch",
+    "patch_path",
+    type=click.Path(path_type=Path),
+    default=Path("callsheet-review.patch"),
+    show_default=True,
+    help="With --fix: the combined patch to write.",
+)
+@click.option(
+    "--max-review-rounds",
+    type=click.IntRange(min=1, max=10),
+    default=2,
+    show_default=True,
+    help="With --fix: reviews of a fix before it is dropped.",
+)
 @click.option("--goal", "goal_id", default=None, help="Goal id (an existing one is continued).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True)
 @click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True)
@@ -283,6 +306,10 @@ def review(
     max_tokens: int | None,
     per_rule: int,
     reconfirm: str,
+    fix: bool,
+    apply_fixes: bool,
+    patch_path: Path,
+    max_review_rounds: int,
     goal_id: str | None,
     timeout: float,
     lease: float,
@@ -298,6 +325,10 @@ def review(
     _writable(report_path, "--report")
     if sarif_path is not None:
         _writable(sarif_path, "--sarif")
+    if apply_fixes and not fix:
+        fail("--apply needs --fix (it applies the fixes' patch)", EXIT_INVALID)
+    if fix:
+        _writable(patch_path, "--patch")
     if python is not None and shutil.which(python) is None:
         fail(f"--python: {python} is not an executable", EXIT_INVALID)
     spec = ReviewSpec(
@@ -309,6 +340,8 @@ def review(
         python=python,
         per_rule=per_rule,
         reconfirm=reconfirm,  # type: ignore[arg-type]
+        fix=fix,
+        max_review_rounds=max_review_rounds,
     )
     goal = goal_id or "review-" + new_event_id().lower()[-10:]
     live = sys.stderr.isatty() if progress is None else progress
@@ -343,6 +376,16 @@ def review(
                 _write(sarif_path, await _body(store, artifacts[SARIF_ARTIFACT]))
                 click.echo(f"SARIF: {sarif_path}")
             _summary(goal, state, events, lease)
+            if fix:
+                fixed = await _fixes(store, events, named, patch_path)
+                if apply_fixes and fixed != 0:
+                    return fixed
+                if apply_fixes:
+                    refused = apply_patch(Path(str((state.inventory or {})["root"])), patch_path)
+                    if refused is not None:
+                        click.echo(f"callsheet: error: {refused}; nothing was changed", err=True)
+                        return EXIT_NOT_APPLIED
+                    click.echo(f"applied {patch_path} to {path}")
         shutil.rmtree(cache_root() / cache_name(goal), ignore_errors=True)
         if not (state.inventory or {}).get("files"):
             click.echo(f"callsheet: error: no Python file to review in {path}", err=True)
@@ -352,6 +395,22 @@ def review(
         return _exit_code(state, fail_on)
 
     raise SystemExit(run(main))
+
+
+async def _fixes(
+    store: EventStore, events: list[StoredEvent], named: list[str], patch_path: Path
+) -> int:
+    """Write the fixes' patch; 0 when it is there and verified (``--apply`` may go on)."""
+    outcome = fix_outcome(events, named)
+    if outcome is None or outcome.artifact is None:
+        click.echo("fixes: none to merge" + (f" ({outcome.summary})" if outcome else ""))
+        return EXIT_NOT_APPLIED
+    _write(patch_path, await _body(store, outcome.artifact))
+    click.echo(f"patch: {patch_path} ({outcome.summary})")
+    if not outcome.verified:
+        click.echo("callsheet: the fixed tree was not verified: the patch is not applied", err=True)
+        return EXIT_NOT_APPLIED
+    return 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -115,7 +115,7 @@ class Supervisor(Agent):
 
     kind = "supervisor"
     durable = "supervisor"
-    views = ("board",)
+    views: ClassVar[tuple[str, ...]] = ("board",)
 
     def __init__(
         self,
@@ -271,11 +271,23 @@ class Supervisor(Agent):
             (goal, card)
             for goal, board in boards.items()
             for card in ready(board, self.replaced.get(goal))
-            if (goal, card.task_id) not in fresh
+            if (goal, card.task_id) not in fresh and not self.holds(ctx, goal, card)
         ]
+        fresh_ok = [(goal, card) for goal, card in new if not self.holds(ctx, goal, card)]
         queued = waiting(boards.values())
-        for goal, card in schedule([*candidates, *new], queued, self.max_queued):
-            self._assign(ctx, card, goal_id=goal)
+        for goal, card in schedule([*candidates, *fresh_ok], queued, self.max_queued):
+            inputs = self.assignment_inputs(ctx, goal, card)
+            self._assign(ctx, card, goal_id=goal, inputs=inputs)
+
+    def holds(self, ctx: HandlerContext, goal: str, card: TaskCard) -> bool:
+        """Whether a ready task must wait all the same (a subclass's rule); never, here."""
+        del ctx, goal, card
+        return False
+
+    def assignment_inputs(self, ctx: HandlerContext, goal: str, card: TaskCard) -> dict[str, Any]:
+        """Inputs a subclass adds to a task's first assignment; none, here."""
+        del ctx, goal, card
+        return {}
 
     # -- helpers ------------------------------------------------------------------
 
@@ -286,11 +298,12 @@ class Supervisor(Agent):
         *,
         attempt: int = 1,
         goal_id: str | None = None,
+        inputs: dict[str, Any] | None = None,
         **extra: Any,
     ) -> None:
         if attempt > 1 and card.last_checkpoint_id is not None:
             extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
-        inputs = {**card.inputs, **extra.pop("inputs", {})}
+        given = {**card.inputs, **(inputs or {})}
         ctx.emit(
             TaskAssigned,
             TaskAssignedData(
@@ -300,7 +313,7 @@ class Supervisor(Agent):
                 priority=card.priority,
                 lease_seconds=self.task_lease,
                 max_attempts=self.policy.attempts_per_role,
-                inputs=inputs,
+                inputs=given,
                 context_keys=list(card.context_keys),
                 **extra,
             ),

@@ -24,6 +24,7 @@ from callsheet.projections import (
     context,
     costs,
     findings,
+    fixes,
     liveness,
     progress,
 )
@@ -83,6 +84,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         Projection("liveness", liveness.VERSION, liveness.initial, liveness.fold),
         Projection("context", context.VERSION, context.initial, context.fold),
         Projection("findings", findings.VERSION, findings.initial_all, findings.fold_all),
+        Projection("fixes", fixes.VERSION, fixes.initial_all, fixes.fold_all),
     )
 }
 """Every projection, by name."""

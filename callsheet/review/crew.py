@@ -11,13 +11,13 @@ failed inventory or report ends the goal, failed, with the reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.crew.controller import Controller
 from callsheet.crew.policy import Escalate, FailurePolicy
-from callsheet.crew.supervisor import Supervisor
 from callsheet.events.catalog import (
     AnalysisSkipped,
     AnalysisSkippedData,
@@ -34,9 +34,17 @@ from callsheet.events.catalog import (
 )
 from callsheet.models import Model
 from callsheet.projections.board import Board
+from callsheet.review.detector import ConflictDetector
+from callsheet.review.fix_supervision import FixingSupervisor
+from callsheet.review.fixer import FixerWorker
+from callsheet.review.integrate import Integrator
 from callsheet.review.inventory import Inventory
+from callsheet.review.patch_review import PatchReviewer
 from callsheet.review.plan import (
     ANALYST,
+    FIXER,
+    INTEGRATE_TASK,
+    INTEGRATOR,
     INVENTORY,
     INVENTORY_TASK,
     REPORT_TASK,
@@ -56,7 +64,7 @@ __all__ = [
     "build_review_crew",
 ]
 
-REVIEW_ROLES = (INVENTORY, ANALYST, VERIFIER, REPORTER)
+REVIEW_ROLES = (INVENTORY, ANALYST, VERIFIER, REPORTER, FIXER, INTEGRATOR)
 _SKIP_PATHS = 10000
 
 
@@ -74,10 +82,11 @@ class ReviewController(Controller):
         return data.review is not None
 
 
-class ReviewSupervisor(Supervisor):
+class ReviewSupervisor(FixingSupervisor):
     """Plans a review from the codebase's inventory; see the module docstring."""
 
     durable = "review-supervisor"
+    views: ClassVar[tuple[str, ...]] = ("board", "findings", "conflicts", "context", "fixes")
 
     def __init__(
         self,
@@ -153,6 +162,9 @@ class ReviewSupervisor(Supervisor):
         if not self._own(event) or event.causation_id != self.current.get(key):
             return
         if event.task_id != INVENTORY_TASK:
+            card = ctx.board.tasks.get(event.task_id or "")
+            if card is not None and card.role == FIXER and self.request_patch_review(ctx, event):
+                return  # done once its patches are reviewed
             self._advance(ctx)
             return
         request = self.requests.get(event.goal_id)
@@ -232,17 +244,23 @@ class ReviewSupervisor(Supervisor):
         report = self.results.get(ctx.event.goal_id, {}).get(REPORT_TASK)
         if report is None:
             return GoalCompletedData(outcome="failed", summary="the review ended with no report")
-        dropped = [c.task_id for c in board.tasks.values() if c.status == "cancelled"]
+        cancelled = [c for c in board.tasks.values() if c.status == "cancelled"]
+        dropped = [c.task_id for c in cancelled if c.role != FIXER]
         output = report.data.output if isinstance(report.data.output, dict) else {}
         summary = report.data.summary
         if output.get("report_digest"):
             summary += f"; report {output['report_digest']}"
+        artifacts = list(report.data.artifact_ids)
+        merged = self.results.get(ctx.event.goal_id, {}).get(INTEGRATE_TASK)
+        if merged is not None:
+            summary += f"; fixes: {merged.data.summary}"
+            artifacts += merged.data.artifact_ids
         if dropped:
             summary += f"; dropped: {', '.join(dropped)}"
         return GoalCompletedData(
             outcome="partial" if dropped else "succeeded",
             summary=summary[:60000],
-            artifact_ids=list(report.data.artifact_ids),
+            artifact_ids=artifacts,
         )
 
 
@@ -265,6 +283,10 @@ def build_review_crew(
         InventoryWorker("inventory-1"),
         VerifierWorker("verifier-1"),
         Synthesizer("synthesizer-1"),
+        FixerWorker("fixer-1"),
+        PatchReviewer("patch-reviewer-1"),
+        ConflictDetector("review-conflicts-1"),
+        Integrator("integrator-1"),
     ]
     agents.extend(AnalystWorker(f"analyst-{i + 1}", model=model) for i in range(analysts))
     return agents

@@ -26,12 +26,17 @@ from typing import Any
 import msgspec
 
 from callsheet.events.catalog import PERSPECTIVES, Perspective, PlannedTask, ReviewSpec
+from callsheet.projections.fixes import PATCH_REVIEWER
 from callsheet.review.inventory import Inventory, SourceFile
 
 __all__ = [
     "ANALYST",
+    "FIXER",
+    "INTEGRATE_TASK",
+    "INTEGRATOR",
     "INVENTORY",
     "MAX_GROUPS",
+    "PATCH_REVIEWER",
     "REPORTER",
     "REPORT_TASK",
     "SMALL_LINES",
@@ -45,7 +50,10 @@ __all__ = [
 
 INVENTORY, ANALYST, VERIFIER, REPORTER = "inventory", "analyst", "verifier", "synthesizer"
 """The worker roles of the review crew."""
-INVENTORY_TASK, REPORT_TASK = "inventory", "report"
+FIXER, INTEGRATOR = "fixer", "integrator"
+"""The roles of ``--fix``: fixers propose patches (which ``PATCH_REVIEWER`` judges), an
+integrator merges them."""
+INVENTORY_TASK, REPORT_TASK, INTEGRATE_TASK = "inventory", "report", "integrate"
 SMALL_LINES = 2000
 """Below this many lines, ``split="auto"`` gives everything to one worker."""
 MAX_GROUPS = 48
@@ -239,12 +247,63 @@ def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewP
         title = f"Verify the tests' and typing's findings in {len(files)} files"
         ids = ["analyze-tests", *(t.task_id for t in verify)]
         verify.append(_verification("verify-tests", title, ids, files, common))
+    fixes = _fixes(plan, verify, files, common) if spec.fix else []
     report = PlannedTask(
         task_id=REPORT_TASK,
         title="Write the report",
         role=REPORTER,
-        depends_on=[t.task_id for t in verify],
+        depends_on=[t.task_id for t in verify] + [t.task_id for t in fixes[-1:]],
         priority=4,
         inputs={"root": inventory.root, "per_rule": spec.per_rule, "perspectives": wanted},
     )
-    return ReviewPlan([*plan.tasks, *verify, report], plan.rationale)
+    why = plan.rationale + (
+        "; each analysis's findings fixed, then merged and verified" if fixes else ""
+    )
+    return ReviewPlan([*plan.tasks, *verify, *fixes, report], why)
+
+
+def _fixes(
+    plan: _Analyses, verify: list[PlannedTask], files: list[SourceFile], common: Any
+) -> list[PlannedTask]:
+    """A fix task for each analysis task (after the verification of its group), and the merge."""
+    by_analysis = {a: v.task_id for v in verify for a in v.depends_on}
+    fixes = []
+    for task in plan.tasks:
+        perspectives = [p for p in task.inputs["perspectives"] if p != "tests"]
+        if not perspectives or task.task_id not in by_analysis:
+            continue
+        count = len(task.inputs["files"])
+        fixes.append(
+            PlannedTask(
+                task_id="fix" + task.task_id.removeprefix("analyze"),
+                title=f"Fix the {', '.join(perspectives)} findings in {count} files",
+                role=FIXER,
+                depends_on=[by_analysis[task.task_id]],
+                priority=task.priority,
+                inputs={
+                    **common,
+                    "perspectives": perspectives,
+                    "files": task.inputs["files"],
+                    "test_files": task.inputs["test_files"],
+                },
+            )
+        )
+    if not fixes:
+        return []
+    merge_after = [t.task_id for t in fixes] + [
+        t.task_id for t in verify if t.task_id == "verify-tests"
+    ]
+    integrate = PlannedTask(
+        task_id=INTEGRATE_TASK,
+        title="Merge the accepted fixes and verify the fixed tree",
+        role=INTEGRATOR,
+        depends_on=merge_after,
+        priority=4,
+        inputs={
+            **common,
+            "fix_tasks": [t.task_id for t in fixes],
+            "files": [f.path for f in files],
+            "test_files": [f.path for f in files if f.test],
+        },
+    )
+    return [*fixes, integrate]

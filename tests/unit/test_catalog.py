@@ -34,6 +34,7 @@ PINNED_TYPES = {
     "goal.scope_changed",
     "goal.submitted",
     "model.called",
+    "patch.proposed",
     "plan.proposed",
     "plan.replanned",
     "review.completed",
@@ -110,6 +111,7 @@ def test_task_level_types() -> None:
         "finding.reported",
         "finding.verified",
         "analysis.skipped",
+        "patch.proposed",
     }
     assert expected == TASK_LEVEL_TYPES
     assert "task.assigned" in TASK_LEVEL_TYPES

@@ -50,6 +50,7 @@ from callsheet.events.catalog.goals import (
     ReplannedData,
     ReviewSpec,
 )
+from callsheet.events.catalog.patches import FixedFinding, PatchProposed, PatchProposedData
 from callsheet.events.catalog.tasks import (
     TaskAnswered,
     TaskAnsweredData,
@@ -125,6 +126,7 @@ __all__ = [
     "FindingVerified",
     "FindingVerifiedData",
     "FixEdit",
+    "FixedFinding",
     "GoalAccepted",
     "GoalAcceptedData",
     "GoalCancelled",
@@ -139,6 +141,8 @@ __all__ = [
     "GoalSubmittedData",
     "ModelCalled",
     "ModelCalledData",
+    "PatchProposed",
+    "PatchProposedData",
     "Perspective",
     "PlanProposed",
     "PlanProposedData",
@@ -222,6 +226,7 @@ AnyEvent: TypeAlias = (
     | FindingReported
     | FindingVerified
     | AnalysisSkipped
+    | PatchProposed
 )
 """Any event of the catalog; decoding picks the class from the ``type`` tag."""
 
@@ -233,7 +238,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 TASK_LEVEL_TYPES: frozenset[str] = frozenset(
     t
     for t in EVENT_TYPES
-    if t.startswith(("task.", "finding.", "analysis.")) or t == "aggregate.recorded"
+    if t.startswith(("task.", "finding.", "analysis.", "patch.")) or t == "aggregate.recorded"
 )
 """Types that must carry a ``task_id``: the entity they change (a task, or an aggregate).
 

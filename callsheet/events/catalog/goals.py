@@ -74,6 +74,12 @@ class ReviewSpec(Payload, kw_only=True, frozen=True):
         Annotated[str, Meta(max_length=4096)] | None,
         Meta(description="Interpreter for the project's own tests; the crew's by default."),
     ] = None
+    fix: Annotated[
+        bool, Meta(description="Propose fixes as patches, merge and verify them (--fix).")
+    ] = False
+    max_review_rounds: Annotated[
+        int, Meta(ge=1, le=10, description="Reviews of a fix before it is dropped.")
+    ] = 2
     reconfirm: Annotated[
         Literal["changed", "always"],
         Meta(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from callsheet.agents.tools import Invocation, ToolError, ToolRun
 from callsheet.events.catalog import Severity
 from callsheet.review.analyzers.base import Analyzer, Job, Raw, relative
 
-__all__ = ["Mypy", "severity"]
+__all__ = ["Mypy", "severity", "type_errors"]
 
 _ENVIRONMENT = frozenset({"import-not-found", "import-untyped", "import", "misc"})
 _BLOCKED = 2  # mypy's status when errors (a syntax error) stopped it: its output says which
@@ -85,6 +86,19 @@ class Mypy(Analyzer):
             cache=job.cache,
         )
 
+    def check_invocation(self, job: Job, texts: Mapping[str, str]) -> Invocation | None:
+        """Mypy on these texts of some files, in a private copy of the tree (a fix to judge).
+
+        Its own cache, in the run's temporary folder: the copy's paths are not the tree's.
+        """
+        base = self.invocation(replace(job, files=tuple(sorted(texts))))
+        if base is None:
+            return None
+        args = tuple("{tmp}/mypy-cache" if a == "{cache}/mypy" else a for a in base.args)
+        return replace(
+            base, args=args, cwd="{copy}", copy_of=job.root, overlay=dict(texts), cache=None
+        )
+
     def confirm(self, job: Job, rules: Sequence[str]) -> Invocation | None:
         """Mypy again (incremental: its cache is kept)."""
         return self.invocation(job) if rules else None
@@ -124,3 +138,13 @@ class Mypy(Analyzer):
                 )
             )
         return found
+
+
+def type_errors(run: ToolRun, root: str, path: str) -> list[tuple[str, str, int]]:
+    """``(code, message, line)`` of mypy's errors in one file (relative to where it ran).
+
+    Raises:
+        ToolError: mypy stopped before checking, or its output is not its JSON.
+    """
+    job = Job(root=run.workdir or root, files=(path,))
+    return [(r.rule, r.message, r.line) for r in Mypy().parse(run, job)]

@@ -12,14 +12,14 @@ says elsewhere (black's or flake8's line length, ``requires-python``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from callsheet.agents.tools import Invocation, ToolError, ToolRun
 from callsheet.events.catalog import FixEdit, Perspective, Severity, SuggestedFix
 from callsheet.review.analyzers.base import Analyzer, Job, Raw, parse_json, relative
 
-__all__ = ["FAMILIES", "STYLE_DEFAULT", "Ruff", "severity"]
+__all__ = ["FAMILIES", "STYLE_DEFAULT", "Ruff", "diagnostics", "severity"]
 
 FAMILIES: dict[Perspective, tuple[str, ...]] = {
     "security": ("S",),
@@ -94,20 +94,25 @@ class Ruff(Analyzer):
         # Assertions and fixed passwords are how tests are written: security reviews the code.
         return job.code_files if self.perspective == "security" else job.files
 
+    @staticmethod
+    def _settings(job: Job, *, lint: bool = True) -> list[str]:
+        """The project's ruff settings: its configuration file, or isolated with what it says."""
+        cfg = job.config
+        if cfg.ruff_config is not None:
+            return ["--config", cfg.ruff_config]
+        args = ["--isolated", "--line-length", str(cfg.line_length or 88)]
+        if cfg.target_version:
+            args += ["--target-version", cfg.target_version]
+        if lint and cfg.max_complexity:
+            args += ["--config", f"lint.mccabe.max-complexity = {cfg.max_complexity}"]
+        return args
+
     def _args(self, job: Job, select: Sequence[str] | None) -> list[str]:
         cfg = job.config
         args = ["check", "--no-cache", "--output-format", "json", "--exit-zero", "--force-exclude"]
-        if cfg.ruff_config is not None:
-            args += ["--config", cfg.ruff_config]
-            if select is not None and cfg.ruff_ignore:
-                args += ["--ignore", ",".join(cfg.ruff_ignore)]
-        else:
-            args.append("--isolated")
-            args += ["--line-length", str(cfg.line_length or 88)]
-            if cfg.target_version:
-                args += ["--target-version", cfg.target_version]
-            if cfg.max_complexity:
-                args += ["--config", f"lint.mccabe.max-complexity = {cfg.max_complexity}"]
+        args += self._settings(job)
+        if cfg.ruff_config is not None and select is not None and cfg.ruff_ignore:
+            args += ["--ignore", ",".join(cfg.ruff_ignore)]
         if select is not None:
             args += ["--select", ",".join(select)]
         elif cfg.ruff_config is not None:  # the project's own style, less what others cover
@@ -135,6 +140,62 @@ class Ruff(Analyzer):
             return None
         args = [*self._args(job, sorted(set(rules))), "--", *files]
         return Invocation("ruff", tuple(args), job.root, timeout=job.timeout)
+
+    def fix_invocation(
+        self, job: Job, rules: Sequence[str], *, unsafe: bool, base: Mapping[str, str]
+    ) -> Invocation:
+        """Ruff's own fixes of these rules, applied in a private copy (``base`` written first).
+
+        The fixed files come back as the run's outputs, by path.
+        """
+        args = [*self._args(job, sorted(set(rules))), "--fix"]
+        if unsafe:
+            args.append("--unsafe-fixes")
+        return Invocation(
+            "ruff",
+            (*args, "--", *job.files),
+            "{copy}",
+            timeout=job.timeout,
+            copy_of=job.root,
+            overlay=dict(base),
+            outputs={path: "{copy}/" + path for path in job.files},
+        )
+
+    def format_invocation(self, job: Job, texts: Mapping[str, str]) -> Invocation:
+        """``ruff format`` with the project's settings, of these texts in a private copy."""
+        files = sorted(texts)
+        args = ["format", "--no-cache", *self._settings(job, lint=False), "--", *files]
+        return Invocation(
+            "ruff",
+            tuple(args),
+            "{copy}",
+            timeout=job.timeout,
+            copy_of=job.root,
+            overlay=dict(texts),
+            outputs={path: "{copy}/" + path for path in files},
+        )
+
+    def review_invocation(
+        self, job: Job, rules: Sequence[str], texts: Mapping[str, str]
+    ) -> Invocation:
+        """Ruff on these texts in a private copy: the project's style, pyflakes, syntax, ``rules``.
+
+        What a fix must not make worse (see ``diagnostics`` for its output).
+        """
+        files = sorted(texts)
+        extra = sorted({"F", "E9", *rules})
+        if job.config.ruff_config is not None:
+            args = [*self._args(job, None), "--extend-select", ",".join(extra)]
+        else:
+            args = self._args(job, [*STYLE_DEFAULT, *extra])
+        return Invocation(
+            "ruff",
+            (*args, "--", *files),
+            "{copy}",
+            timeout=job.timeout,
+            copy_of=job.root,
+            overlay=dict(texts),
+        )
 
     def parse(self, run: ToolRun, job: Job) -> list[Raw]:
         """The diagnostics, less syntax errors (the inventory reports those once)."""
@@ -166,3 +227,25 @@ class Ruff(Analyzer):
                 )
             )
         return found
+
+
+def diagnostics(run: ToolRun, root: str, path: str) -> list[tuple[str, str, int]]:
+    """``(code, message, line)`` of one file in ruff's JSON output, syntax errors included.
+
+    File names are taken relative to the folder ruff ran in (a private copy), else ``root``.
+
+    Raises:
+        ToolError: The output is not ruff's JSON.
+    """
+    data = parse_json(run, "ruff") or []
+    if not isinstance(data, list):
+        raise ToolError("ruff", "its JSON output is not a list", retryable=False)
+    found = []
+    for d in data:
+        if relative(run.workdir or root, str(d.get("filename", ""))) != path:
+            continue
+        code = d.get("code") or "invalid-syntax"
+        found.append(
+            (str(code), str(d.get("message", "")), int((d.get("location") or {}).get("row", 1)))
+        )
+    return found

@@ -17,7 +17,14 @@ from pathlib import PurePosixPath
 from callsheet.agents.tools import Invocation, ToolError, ToolRun
 from callsheet.review.analyzers.base import Analyzer, Job, Raw
 
-__all__ = ["COVERAGE_RULE", "ERROR_RULE", "FAILURE_RULE", "LOW_COVERAGE", "Pytest"]
+__all__ = [
+    "COVERAGE_RULE",
+    "ERROR_RULE",
+    "FAILURE_RULE",
+    "LOW_COVERAGE",
+    "Pytest",
+    "failed_tests",
+]
 
 FAILURE_RULE = "test-failure"
 ERROR_RULE = "test-error"
@@ -43,6 +50,21 @@ def _ranges(lines: Sequence[int]) -> str:
     if start is not None:
         out.append(f"{start}-{prev}" if prev != start else str(start))
     return ", ".join(out[:8]) + (", ..." if len(out) > 8 else "")
+
+
+def failed_tests(junit: str) -> set[str]:
+    """``classname::name`` of the tests a JUnit report says failed or errored (none: unreadable)."""
+    try:
+        suite = ET.fromstring(junit) if junit.strip() else None
+    except ET.ParseError:
+        return set()
+    if suite is None:
+        return set()
+    return {
+        f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        for case in suite.iter("testcase")
+        if any(child.tag in ("failure", "error") for child in case)
+    }
 
 
 class Pytest(Analyzer):
