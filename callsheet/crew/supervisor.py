@@ -17,6 +17,7 @@ import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
+from callsheet.crew.handoff import DEPENDENCIES, dependency_inputs
 from callsheet.crew.memory import SupervisorMemory
 from callsheet.crew.policy import (
     Escalate,
@@ -290,7 +291,12 @@ class Supervisor(Agent):
     ) -> None:
         if attempt > 1 and card.last_checkpoint_id is not None:
             extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
+        goal = goal_id or ctx.event.goal_id
         inputs = {**card.inputs, **extra.pop("inputs", {})}
+        if card.depends_on:  # the results of what it waited for (bounded: see crew.handoff)
+            inputs[DEPENDENCIES] = dependency_inputs(
+                card.depends_on, self.results.get(goal, {}), self.replaced.get(goal)
+            )
         ctx.emit(
             TaskAssigned,
             TaskAssignedData(
@@ -400,6 +406,7 @@ class Supervisor(Agent):
                     title=t.title,
                     role=t.role,
                     priority=t.priority,
+                    depends_on=tuple(t.depends_on),
                     inputs=t.inputs,
                     context_keys=tuple(t.context_keys),
                 ),
