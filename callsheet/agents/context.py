@@ -32,6 +32,7 @@ from callsheet.events.ids import derived_event_id
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.projections._common import GoalMap
 from callsheet.projections.board import Board
+from callsheet.projections.context import ContextEntry
 
 __all__ = ["HandlerContext", "WorkContext"]
 
@@ -153,6 +154,9 @@ class WorkContext(HandlerContext):
         delivery: Which delivery of the assignment this is (1, 2, ...).
         checkpoint: The state saved by the last checkpoint of the task, if any: resume from it.
         checkpoint_id: Id of that checkpoint.
+        context: The shared-context entries the assignment's ``context_keys`` name, by
+            key, as they were when the task was assigned (see ``agents.scope``): the
+            task's scoped context, not the whole store.
     """
 
     def __init__(
@@ -167,8 +171,10 @@ class WorkContext(HandlerContext):
         checkpoint: Json = None,
         checkpoint_id: str | None = None,
         batch_sink: Callable[[list[Event]], Awaitable[None]] | None = None,
+        context: Mapping[str, ContextEntry] | None = None,
     ) -> None:
         super().__init__(agent, handler, stored, {}, id_scope=f"#{delivery}", sink=sink)
+        self.context: Mapping[str, ContextEntry] = dict(context or {})
         self.store = store
         self._questions = itertools.count(1)
         self.delivery = delivery

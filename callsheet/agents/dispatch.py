@@ -11,7 +11,8 @@ For each delivery of a ``task.assigned``:
 2. A delivery past the task's ``max_attempts`` (earlier workers died or let the
    lease run out) becomes a ``task.failed`` for the supervisor; so does a
    deadline already passed. ``not_before`` (a retry's backoff) is waited out.
-3. ``task.started``, then the handler runs; every ``lease/3`` the lease is
+3. ``task.started``, then the handler runs, given the context entries the
+   assignment names (``agents.scope``); every ``lease/3`` the lease is
    extended (``in_progress``) and a ``task.heartbeat`` recorded.
 4. Every report is appended with the task's last sequence as the expectation
    (a fencing token): when another worker has taken the task over, or it was
@@ -35,6 +36,7 @@ from callsheet.agents.consumers import ensure_work_queue
 from callsheet.agents.context import WorkContext
 from callsheet.agents.reactions import Reactor, describe
 from callsheet.agents.retry import fetch_work, is_transient, pause
+from callsheet.agents.scope import read_scope
 from callsheet.agents.topology import TopologyViolation
 from callsheet.agents.tracing import traceparent
 from callsheet.events.catalog import (
@@ -391,6 +393,7 @@ class TaskRun:
             return
         if data.not_before is not None:
             await self._wait_until(data.not_before)
+        scoped = await self._retry(lambda: read_scope(self.store, self.stored))
         ctx = WorkContext(
             self.agent,
             self.loop.handler,
@@ -401,6 +404,7 @@ class TaskRun:
             store=self.store,
             checkpoint=checkpoint.event.data.state if checkpoint else None,
             checkpoint_id=checkpoint.event.data.checkpoint_id if checkpoint else None,
+            context=scoped,
         )
         started = self._event(
             TaskStarted, TaskStartedData(worker=self.agent.name, attempt=self.delivery), "started"

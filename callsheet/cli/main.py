@@ -8,6 +8,7 @@ from callsheet import __version__
 from callsheet.cli.agent_cmds import agent, crew, queues, worker
 from callsheet.cli.board_cmd import board
 from callsheet.cli.broker_cmds import down, status, up
+from callsheet.cli.context_cmd import context
 from callsheet.cli.demo_cmd import demo
 from callsheet.cli.events_cmd import events
 from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
@@ -44,6 +45,7 @@ for command in (review, up, down, status, publish, events, schema, demo, gatekee
     cli.add_command(command)
 for command in (
     replay,
+    context,
     why,
     export,
     import_,

@@ -17,6 +17,7 @@ import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
+from callsheet.crew.handoff import DEPENDENCIES, dependency_inputs
 from callsheet.crew.memory import SupervisorMemory
 from callsheet.crew.policy import (
     Escalate,
@@ -303,7 +304,12 @@ class Supervisor(Agent):
     ) -> None:
         if attempt > 1 and card.last_checkpoint_id is not None:
             extra.setdefault("resume_from", card.last_checkpoint_id)  # the worker resumes from it
+        goal = goal_id or ctx.event.goal_id
         given = {**card.inputs, **(inputs or {})}
+        if card.depends_on:  # the results of what it waited for (bounded: see crew.handoff)
+            given[DEPENDENCIES] = dependency_inputs(
+                card.depends_on, self.results.get(goal, {}), self.replaced.get(goal)
+            )
         ctx.emit(
             TaskAssigned,
             TaskAssignedData(
@@ -413,6 +419,7 @@ class Supervisor(Agent):
                     title=t.title,
                     role=t.role,
                     priority=t.priority,
+                    depends_on=tuple(t.depends_on),
                     inputs=t.inputs,
                     context_keys=tuple(t.context_keys),
                 ),

@@ -62,19 +62,10 @@ class SpecialistWorker(Agent):
         self.model = model or default_model()
         self.pace = type(self).step_seconds if step_seconds is None else step_seconds
 
-    async def _context(self, ctx: WorkContext) -> dict[str, Any]:
-        """The context-store entries the assignment points to (latest value of each key)."""
-        keys = set(ctx.assignment.data.context_keys)
-        found: dict[str, Any] = {}
-        if not keys:
-            return found
-        async for stored in ctx.store.read(
-            goal_id=ctx.assignment.goal_id, types=["context.updated"]
-        ):
-            event = stored.event
-            if isinstance(event, ContextUpdated) and event.data.key in keys:
-                found[event.data.key] = event.data.value
-        return found
+    @staticmethod
+    def _context(ctx: WorkContext) -> dict[str, Any]:
+        """The value of each context-store entry the assignment names (its scoped context)."""
+        return {key: entry.value for key, entry in ctx.context.items()}
 
     @work()
     async def perform(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
@@ -93,7 +84,7 @@ class SpecialistWorker(Agent):
                     inputs={
                         "title": event.data.instructions,
                         "inputs": event.data.inputs,
-                        "context": await self._context(ctx),
+                        "context": self._context(ctx),
                     },
                     schema=WORK_SCHEMA,
                 ),

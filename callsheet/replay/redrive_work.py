@@ -5,6 +5,8 @@ handler runs again on the same assignment, with what the live run had:
 
 - the checkpoint it resumed from (the one the assignment names, or the last one
   made under it before the delivery started, as the runtime chooses);
+- its scoped context (``ctx.context``: the entries its ``context_keys`` name, as
+  of the assignment, folded from the recorded log by ``agents.scope``);
 - model calls answered from the ``model.called`` events of that delivery, and
   tool calls from its ``tool.called`` events (no tool runs);
 - reads of the log (``ctx.store.read``) seeing the goal's events as they were
@@ -39,6 +41,7 @@ from callsheet.agents.dispatch import (
     may_resume,
     result_data,
 )
+from callsheet.agents.scope import scope
 from callsheet.agents.tools import recorded_calls
 from callsheet.events.blobs import blob_ref
 from callsheet.events.catalog import (
@@ -274,6 +277,7 @@ class WorkRedrive(WorkContext):
             store=_RecordedLog(events, delivery.started.seq),
             checkpoint=cp.data.state if isinstance(cp, TaskCheckpoint) else None,
             checkpoint_id=cp.data.checkpoint_id if isinstance(cp, TaskCheckpoint) else None,
+            context=scope(events, delivery.assignment),
         )
         self._log = events
         self.recorded = {
