@@ -26,6 +26,7 @@ from callsheet.projections import (
     findings,
     liveness,
     progress,
+    questions,
 )
 from callsheet.projections._common import Bulk, OneByOne, cycles_paused
 
@@ -83,6 +84,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         Projection("liveness", liveness.VERSION, liveness.initial, liveness.fold),
         Projection("context", context.VERSION, context.initial, context.fold),
         Projection("findings", findings.VERSION, findings.initial_all, findings.fold_all),
+        Projection("questions", questions.VERSION, questions.initial, questions.fold),
     )
 }
 """Every projection, by name."""

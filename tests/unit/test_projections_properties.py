@@ -128,6 +128,7 @@ def test_every_projection_is_registered_with_a_version() -> None:
         "liveness",
         "context",
         "findings",
+        "questions",
     }
     for name, projection in PROJECTIONS.items():
         assert projection.name == name
