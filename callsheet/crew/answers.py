@@ -2,8 +2,9 @@
 
 The grammar (case and surrounding spaces do not matter; a final ``.`` neither)::
 
-    go on [once]                      start the task the question is about, once, as it is;
-                                      the next task that would pass the budget asks again
+    go on [once]                      start the task the question is about: the limit it
+                                      would pass is raised just enough for it (by its
+                                      estimate); the next task that would pass it asks again
     stop                              stop the goal: its open tasks and the goal are cancelled
     raise [agent] tokens to N         set a token limit to N (``agent``: the per-agent limit)
     raise [agent] tokens by N         raise it by N
@@ -47,7 +48,7 @@ class AnswerError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GoOn:
-    """Start the task asked about once, without changing the budget."""
+    """Start the task asked about, the budget stretched by its estimate (``budget.stretch``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,11 @@ pure policies of ``crew.budget`` (estimates, admission, breaches) and
    that may spend starts until the answer; running tasks finish, and tasks that
    similar tasks show spend nothing still start.
 2. A person answers with ``callsheet answer`` (``task.answered``, by
-   ``human:NAME``). The supervisor reads the answer (``answers.parse``): a raise
-   or a "go on" becomes a decision in the shared context (``context.updated``,
-   key ``budget``, kind ``decision``: the budget now, the tasks let go on), and
-   that decision resumes the dispatch where it paused; "stop" cancels the goal.
+   ``human:NAME``). The supervisor reads the answer (``answers.parse``): a raise,
+   or a "go on" (the limit raised just enough for the task, by its estimate),
+   becomes a decision in the shared context (``context.updated``, key
+   ``budget``, kind ``decision``: the budget now, the task let go on), and that
+   decision resumes the dispatch where it paused; "stop" cancels the goal.
    An answer it cannot read, or a raise that does not raise, is asked again,
    saying why.
 3. A limit passed anyway (a task spent more than its estimate, or had none) is
@@ -26,7 +27,7 @@ pure policies of ``crew.budget`` (estimates, admission, breaches) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from callsheet.crew.budget import (
     dispatchable,
     has_limits,
     rescale,
+    stretch,
 )
 from callsheet.crew.memory import BudgetMemory
 from callsheet.events.catalog import (
@@ -54,6 +56,7 @@ from callsheet.events.catalog import (
     GoalCancelled,
     GoalCancelledData,
     GoalCompleted,
+    GoalSubmitted,
     GoalSubmittedData,
     ModelCalled,
     TaskAnswered,
@@ -69,7 +72,7 @@ from callsheet.models import Model, ModelError, ModelReply, ModelRequest
 from callsheet.projections.board import TERMINAL, Board, TaskCard
 from callsheet.projections.costs import Costs, Spend
 
-__all__ = ["BUDGET_KEY", "BudgetAsking", "BudgetDecision"]
+__all__ = ["BUDGET_KEY", "BudgetAsking", "BudgetDecision", "decided_budget"]
 
 BUDGET_KEY = "budget"
 """The shared-context key of the supervisor's budget decisions."""
@@ -85,6 +88,24 @@ class BudgetDecision(msgspec.Struct, kw_only=True, frozen=True):
     question_id: str = ""
     answer: str = ""
     answered_by: str = ""
+
+
+def decided_budget(events: Iterable[Event]) -> Budget | None:
+    """A goal's budget as of its events: the submitted one, then each budget decision's."""
+    budget: Budget | None = None
+    for event in events:
+        if isinstance(event, GoalSubmitted):
+            budget = event.data.budget
+        elif (
+            isinstance(event, ContextUpdated)
+            and event.data.key == BUDGET_KEY
+            and event.data.kind == "decision"
+        ):
+            try:
+                budget = msgspec.convert(event.data.value, BudgetDecision).budget
+            except msgspec.ValidationError:
+                continue
+    return budget
 
 
 class BudgetAsking:
@@ -105,6 +126,8 @@ class BudgetAsking:
         def _dispatch(
             self, ctx: HandlerContext, new: Sequence[tuple[str, TaskCard]] = ()
         ) -> None: ...
+
+        def _own_board(self, ctx: HandlerContext, goal: str | None = None) -> Board: ...
 
     # -- memory -------------------------------------------------------------------------
 
@@ -182,7 +205,7 @@ class BudgetAsking:
             f"{self._note}Starting task {task} would pass {over.describe()}. The goal is paused: "
             f"nothing more that may spend starts until you answer{others}. Answer with "
             f"`callsheet answer {question_id} TEXT`, TEXT being {GRAMMAR} "
-            "(go on: this task once, as it is)."
+            "(go on: this task, the limit raised by its estimate)."
         )
         ctx.emit(
             TaskQuestion,
@@ -258,6 +281,8 @@ class BudgetAsking:
             reply = parse(event.data.answer)
             if isinstance(reply, Raise):
                 budget = apply(budget, reply)
+            elif isinstance(reply, GoOn):
+                budget = self._stretched(ctx, goal, task, budget)
         except AnswerError as exc:
             # Asked again (the goal is no longer paused by this question): the dispatch
             # that follows asks anew, with today's estimate, saying why.
@@ -291,6 +316,16 @@ class BudgetAsking:
             ),
             task_id=None,
         )
+
+    def _stretched(
+        self, ctx: HandlerContext, goal: str, task: str, budget: Budget | None
+    ) -> Budget | None:
+        """The budget raised by what the task asked about is expected to spend ("go on")."""
+        boards: dict[str, Board] = {goal: self._own_board(ctx, goal)}
+        card = boards[goal].tasks.get(task)
+        if card is None or budget is None:
+            return budget
+        return stretch(Books(budget, boards[goal], ctx.view("costs")), card)
 
     @on(where=lambda e: e.task_id is None)
     async def resumed(self, event: ContextUpdated, ctx: HandlerContext) -> None:

@@ -27,9 +27,12 @@ anyway is caught by ``breach`` after the call, and the supervisor stops the goal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+import msgspec
 
 from callsheet.crew.policy import schedule
 from callsheet.events.catalog import Budget
@@ -50,6 +53,7 @@ __all__ = [
     "estimate",
     "has_limits",
     "rescale",
+    "stretch",
 ]
 
 FINISHED = frozenset({"done", "in_review"})
@@ -351,6 +355,31 @@ def admit(candidates: Sequence[tuple[str, TaskCard]], books: Mapping[str, Books]
             tokens, usd = reserved[goal]
             reserved[goal] = (tokens + guess.tokens, usd + guess.cost_usd)
     return out
+
+
+def stretch(books: Books, card: TaskCard) -> Budget | None:
+    """The budget raised just enough for ``card`` to start and finish as estimated ("go on").
+
+    Each limit the task would pass is raised to what it would take the goal (or the
+    agent) to, so the next task that would pass it asks again. ``None``: no budget.
+    """
+    budget = books.budget
+    guess = estimate(books.board, books.costs, card)
+    if budget is None or guess is None:
+        return budget
+    reserved = _reserved(books)
+    for _ in range(4):  # at most one raise per limit
+        over = _passes(replace(books, budget=budget), card, guess, reserved)
+        if over is None:
+            break
+        name = ("max_tokens" if over.metric == "tokens" else "max_cost_usd") + (
+            "_per_agent" if over.scope == "agent" else ""
+        )
+        value: int | float = (
+            math.ceil(over.projected) if over.metric == "tokens" else over.projected
+        )
+        budget = msgspec.structs.replace(budget, **{name: value})
+    return budget
 
 
 def dispatchable(
