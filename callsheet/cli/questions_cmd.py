@@ -78,7 +78,7 @@ def questions(goal_id: str | None, everything: bool, as_json: bool) -> None:
                 fail(f"no events of goal {goal_id!r}", EXIT_INVALID)
             state = await _fold(store, goal_id)
         shown = (
-            [q for q in state.asked.values() if goal_id in (None, q.goal_id)]
+            [q for q in questions_projection.asked_in_order(state) if goal_id in (None, q.goal_id)]
             if everything
             else questions_projection.open_questions(state, goal_id)
         )

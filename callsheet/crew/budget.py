@@ -8,8 +8,8 @@ re-drive decides the same.
 the same role whose result is in (``done`` or ``in_review``), per line of code
 when every one of them and the task itself say how many lines they cover (the
 ``lines`` input of the review's analyses), else their mean. With none finished,
-the most a running task of the role has spent so far (a lower bound). A role
-none of whose tasks has started yet has no estimate: nothing to go by.
+the most a running task of the role has spent so far (a lower bound), if any
+spent something. Otherwise there is no estimate: nothing to go by.
 
 **Admission** (``admit``) goes through the tasks the scheduler picked, in
 order, per goal: the goal's projected spending is what it spent, plus what its
@@ -114,10 +114,12 @@ def estimate(board: Board, costs: Costs, card: TaskCard) -> Estimate | None:
             f"the mean of {len(done)} finished {card.role} task{plural}",
         )
     running = [c for c in similar if c.status in OPEN and c.worker is not None]
-    if not running:
-        return None
-    most = max(running, key=lambda c: (spent[c.task_id].tokens, spent[c.task_id].cost_usd))
-    top = spent[most.task_id]
+    most = max(
+        running, key=lambda c: (spent[c.task_id].tokens, spent[c.task_id].cost_usd), default=None
+    )
+    top = spent[most.task_id] if most is not None else Spend()
+    if most is None or (top.tokens == 0 and top.cost_usd == 0):
+        return None  # nothing spent yet says nothing: the first call may be still to come
     return Estimate(
         top.tokens, top.cost_usd, f"what running {card.role} task {most.task_id} spent so far"
     )

@@ -30,6 +30,7 @@ __all__ = [
     "AskedQuestion",
     "QuestionKey",
     "Questions",
+    "asked_in_order",
     "find",
     "fold",
     "initial",
@@ -103,7 +104,7 @@ class Questions:
     """Every question asked so far.
 
     Attributes:
-        asked: Questions by ``(goal_id, question_id)``, in the order asked.
+        asked: Questions by ``(goal_id, question_id)`` (``asked_in_order`` sorts them).
         stray: Answers that named no question, or one answered already, in log order.
     """
 
@@ -164,16 +165,26 @@ def open_questions(
         goal_id: Only this goal's; every goal's by default.
         addressed_to: Only those meant for an agent, or for a human; all by default.
     """
-    return [
+    found = [
         q
         for q in state.asked.values()
         if q.status == "open"
         and (goal_id is None or q.goal_id == goal_id)
         and (addressed_to is None or q.addressed_to == addressed_to)
     ]
+    return sorted(found, key=_asked_order)
+
+
+def _asked_order(q: AskedQuestion) -> tuple[datetime, str]:
+    return q.asked_at, q.event_id
+
+
+def asked_in_order(state: Questions) -> list[AskedQuestion]:
+    """Every question, oldest first (the map itself keeps no order)."""
+    return sorted(state.asked.values(), key=_asked_order)
 
 
 def find(state: Questions, question_id: str, goal_id: str | None = None) -> list[AskedQuestion]:
     """The questions with this id (of one goal, or of every goal that used it)."""
-    found: Iterable[AskedQuestion] = state.asked.values()
+    found: Iterable[AskedQuestion] = asked_in_order(state)
     return [q for q in found if q.question_id == question_id and goal_id in (None, q.goal_id)]

@@ -313,7 +313,7 @@ def _tokens(n: int) -> str:
 
 
 def _say(what: str, value: float) -> str:
-    return _tokens(int(value)) if "tokens" in what else f"{value:.4f} USD"
+    return f"{_tokens(int(value))} tokens" if "tokens" in what else f"{value:.4f} USD"
 
 
 def _budget_lines(state: TeamCosts, spent: Spend) -> list[str]:
@@ -322,7 +322,7 @@ def _budget_lines(state: TeamCosts, spent: Spend) -> list[str]:
         return []
     out = []
     limits = [
-        ("tokens", now.max_tokens, first.max_tokens, _tokens(spent.tokens)),
+        ("tokens", now.max_tokens, first.max_tokens, f"{_tokens(spent.tokens)} tokens"),
         ("cost", now.max_cost_usd, first.max_cost_usd, f"{spent.cost_usd:.4f} USD"),
         ("tokens per agent", now.max_tokens_per_agent, first.max_tokens_per_agent, ""),
         ("cost per agent", now.max_cost_usd_per_agent, first.max_cost_usd_per_agent, ""),

@@ -227,3 +227,10 @@ def test_shares_of_a_raised_budget_grow_in_proportion() -> None:
 
 def test_an_estimate_of_nothing_is_free() -> None:
     assert Estimate(0, 0.0, "x").free and not Estimate(1, 0.0, "x").free
+
+
+def test_running_tasks_that_spent_nothing_yet_give_no_estimate() -> None:
+    s = Script()
+    spend(s, "z", 1, agent="w9")  # another task's spending, so there is a costs state
+    b = board(card("a", status="running", worker="w1"))
+    assert estimate(b, folded(s), card("next")) is None
