@@ -286,8 +286,8 @@ def advice(e: Efficiency) -> list[str]:
         return [
             f"The critical path ({chain}) ran {e.critical_seconds:.1f} s of the "
             f"{e.wall_seconds:.1f} s wall time ({share:.0%}): more workers would not make "
-            "this review faster; shorter tasks on that path would (--split perspective, "
-            "a smaller --lines-per-task)."
+            "this review faster; shorter tasks on that path would (a smaller --lines-per-task; "
+            "--split perspective for a small codebase)."
         ]
     if e.efficiency < _IDLE:
         enough = max(1, round(e.work_seconds / e.wall_seconds + 0.5))
