@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from callsheet.agents.agent import Agent
 from callsheet.events.catalog import (
@@ -325,12 +325,27 @@ class WorkContext(HandlerContext):
 
         return await asyncio.wait_for(first(), timeout)
 
-    async def ask(self, question: str, *, timeout: float | None = None) -> str:
-        """Ask a question about the task and wait for its answer (``task.answered``)."""
+    async def ask(
+        self,
+        question: str,
+        *,
+        timeout: float | None = None,
+        addressed_to: Literal["agent", "human"] = "agent",
+    ) -> str:
+        """Ask a question about the task and wait for its answer (``task.answered``).
+
+        ``addressed_to="human"``: a person answers (``callsheet answer``), not the
+        supervisor's model.
+        """
         question_id = f"{self.task_id}-q{next(self._questions)}-d{self.delivery}"
         await self.send(
             TaskQuestion,
-            TaskQuestionData(question_id=question_id, worker=self.agent.name, question=question),
+            TaskQuestionData(
+                question_id=question_id,
+                worker=self.agent.name,
+                question=question,
+                addressed_to=addressed_to,
+            ),
         )
         answer = await self.wait_for(
             TaskAnswered, where=lambda e: e.data.question_id == question_id, timeout=timeout

@@ -14,6 +14,7 @@ from callsheet.cli.events_cmd import events
 from callsheet.cli.ingress_cmds import dead_letters, gatekeeper
 from callsheet.cli.metrics_cmd import metrics
 from callsheet.cli.publish_cmd import publish
+from callsheet.cli.questions_cmd import answer, questions
 from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.review_cmd import review
@@ -55,6 +56,8 @@ for command in (
     worker,
     crew,
     submit,
+    questions,
+    answer,
     queues,
     board,
     serve,

@@ -26,6 +26,7 @@ import click
 
 from callsheet.agents import AgentRuntime
 from callsheet.agents.tools import cache_root
+from callsheet.cli.budget_opts import budget_from, budget_options
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.cli.fix_output import EXIT_NOT_APPLIED, apply_patch, fix_outcome
 from callsheet.cli.processes import AgentProcess, spawn_agent, stop_all
@@ -255,7 +256,7 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
 @click.option("--lines-per-task", type=click.IntRange(min=100), default=4000, show_default=True)
 @click.option("--tool-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True)
 @click.option("--python", "python", default=None, help="Python to run the project's tests with.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Token budget.")
+@budget_options
 @click.option("--per-rule", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option(
     "--reconfirm",
@@ -304,6 +305,9 @@ def review(
     tool_timeout: float,
     python: str | None,
     max_tokens: int | None,
+    max_cost: float | None,
+    max_tokens_per_agent: int | None,
+    max_cost_per_agent: float | None,
     per_rule: int,
     reconfirm: str,
     fix: bool,
@@ -345,7 +349,8 @@ def review(
     )
     goal = goal_id or "review-" + new_event_id().lower()[-10:]
     live = sys.stderr.isatty() if progress is None else progress
-    options = _Options(goal, target, str(path), spec, workers, lease, timeout, live, max_tokens)
+    budget = budget_from(max_tokens, max_cost, max_tokens_per_agent, max_cost_per_agent)
+    options = _Options(goal, target, str(path), spec, workers, lease, timeout, live, budget)
 
     async def main() -> int:
         async with open_store() as store:
@@ -423,7 +428,7 @@ class _Options:
     lease: float
     timeout: float
     live: bool
-    max_tokens: int | None
+    budget: Budget | None
 
 
 def _end_of(events: list[StoredEvent]) -> tuple[str, str, list[str]]:
@@ -459,12 +464,11 @@ async def _review(store: EventStore, o: _Options) -> bool | None:
             if known:
                 click.echo(f"goal {o.goal}: continuing the review of {o.target}")
             else:
-                budget = Budget(max_tokens=o.max_tokens) if o.max_tokens else None
                 data = GoalSubmittedData(
                     title=f"Review {o.named}"[:512],
                     requested_by="cli",
                     review=o.spec,
-                    budget=budget,
+                    budget=o.budget,
                 )
                 await store.append(GoalSubmitted.new(data=data, goal_id=o.goal, producer="cli"))
                 click.echo(f"goal {o.goal}: reviewing {o.target} with {o.workers} analysts")

@@ -7,14 +7,15 @@ import contextlib
 
 import click
 
+from callsheet.cli.budget_opts import budget_from, budget_options
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.events.catalog import (
-    Budget,
     GoalCancelled,
     GoalCompleted,
     GoalRejected,
     GoalSubmitted,
     GoalSubmittedData,
+    TaskQuestion,
 )
 from callsheet.events.envelope import Event
 from callsheet.events.store import EventStore
@@ -30,8 +31,7 @@ HINT_AFTER = 5.0
 @click.option("--goal", "goal_id", default=None, help="Goal id (default: a fresh one).")
 @click.option("--description", default="", help="What is wanted, in full.")
 @click.option("--constraint", "constraints", multiple=True, help="A constraint; repeatable.")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Budget, USD.")
-@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Budget, tokens.")
+@budget_options
 @click.option("--wait/--no-wait", default=True, help="Follow the goal until it ends.")
 @click.option(
     "--timeout",
@@ -44,22 +44,24 @@ def submit(
     goal_id: str | None,
     description: str,
     constraints: tuple[str, ...],
-    max_cost: float | None,
     max_tokens: int | None,
+    max_cost: float | None,
+    max_tokens_per_agent: int | None,
+    max_cost_per_agent: float | None,
     wait: bool,
     timeout: float | None,
 ) -> None:
     """Submit a goal to the crew's controller (and follow it until it ends).
 
     Exits 0 when the goal succeeds, 2 when the controller rejects it, 1 when it fails,
-    is cancelled or does not end within --timeout.
+    is cancelled or does not end within --timeout. A goal paused before a task would
+    pass its budget waits for a person's answer (``callsheet questions``, ``callsheet
+    answer``) and goes on.
     """
     from callsheet.events.ids import new_event_id
 
     goal = goal_id or "goal-" + new_event_id().lower()[-10:]
-    budget = None
-    if max_cost is not None or max_tokens is not None:
-        budget = Budget(max_cost_usd=max_cost, max_tokens=max_tokens)
+    budget = budget_from(max_tokens, max_cost, max_tokens_per_agent, max_cost_per_agent)
     event = GoalSubmitted.new(
         data=GoalSubmittedData(
             title=title, description=description, constraints=list(constraints), budget=budget
@@ -97,11 +99,23 @@ async def _follow(store: EventStore, goal: str, from_seq: int, taken: asyncio.Ev
     async with store.subscribe(goal_id=goal, from_seq=from_seq) as sub:
         async for stored in sub:
             click.echo(format_line(stored))
+            _say_question(stored.event)
             if stored.event.event_type in ("goal.accepted", "goal.rejected"):
                 taken.set()
             if _ends(stored.event):
                 return stored.event
     raise RuntimeError(f"the log stopped delivering goal {goal}'s events")
+
+
+def _say_question(event: Event) -> None:
+    """A question for a human: say how to answer it (on stderr, the line above shows it)."""
+    if isinstance(event, TaskQuestion) and event.data.addressed_to == "human":
+        click.echo(
+            f"callsheet: waiting for a person: {event.data.question}"[:2000]
+            + f"\n  see `callsheet questions --goal {event.goal_id}`; answer with "
+            f"`callsheet answer {event.data.question_id} TEXT`",
+            err=True,
+        )
 
 
 async def _hint(goal: str, taken: asyncio.Event) -> None:

@@ -25,10 +25,21 @@ def problems(data: GoalSubmittedData) -> list[str]:
     if not data.title.strip():
         found.append("the title is blank")
     budget = data.budget
-    if budget is not None and budget.max_cost_usd == 0:
-        found.append("the budget allows no spending (max_cost_usd is 0)")
-    if budget is not None and budget.max_tokens == 0:
-        found.append("the budget allows no tokens (max_tokens is 0)")
+    limits = (
+        {
+            "max_cost_usd": budget.max_cost_usd,
+            "max_tokens": budget.max_tokens,
+            "max_cost_usd_per_agent": budget.max_cost_usd_per_agent,
+            "max_tokens_per_agent": budget.max_tokens_per_agent,
+        }
+        if budget is not None
+        else {}
+    )
+    for name, limit in limits.items():
+        # The catalog refuses negative limits; zero would stop the goal at its first call.
+        if limit is not None and limit <= 0:
+            what = "no spending" if "cost" in name else "no tokens"
+            found.append(f"the budget allows {what} ({name} is {limit:g})")
     if len(data.constraints) > MAX_CONSTRAINTS:
         found.append(f"{len(data.constraints)} constraints, over the limit of {MAX_CONSTRAINTS}")
     if any(not c.strip() for c in data.constraints):

@@ -17,8 +17,9 @@ import msgspec
 
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
+from callsheet.crew.asking import BudgetAsking
 from callsheet.crew.handoff import DEPENDENCIES, dependency_inputs
-from callsheet.crew.memory import SupervisorMemory
+from callsheet.crew.memory import BudgetMemory, SupervisorMemory
 from callsheet.crew.policy import (
     Escalate,
     FailurePolicy,
@@ -27,24 +28,19 @@ from callsheet.crew.policy import (
     all_done,
     decide,
     ready,
-    schedule,
     waiting,
 )
 from callsheet.events.catalog import (
-    BudgetExceeded,
-    BudgetExceededData,
     ConflictDetected,
     ConflictResolved,
     ConflictResolvedData,
     GoalAccepted,
     GoalCancelled,
-    GoalCancelledData,
     GoalCompleted,
     GoalCompletedData,
     GoalScopeChanged,
     GoalSubmitted,
     GoalSubmittedData,
-    ModelCalled,
     PlannedTask,
     PlanProposed,
     PlanProposedData,
@@ -53,26 +49,20 @@ from callsheet.events.catalog import (
     ReviewCompleted,
     ReviewRequested,
     ReviewRequestedData,
-    TaskAnswered,
-    TaskAnsweredData,
     TaskAssigned,
     TaskAssignedData,
-    TaskCancelled,
-    TaskCancelledData,
     TaskFailed,
     TaskPlanned,
     TaskPlannedData,
-    TaskQuestion,
     TaskReassigned,
     TaskReassignedData,
     TaskResult,
     TaskStarted,
-    UsageRecorded,
 )
 from callsheet.events.envelope import Event
 from callsheet.models import Model, ModelError, ModelReply, ModelRequest, default_model
 from callsheet.projections._common import GoalMap
-from callsheet.projections.board import TERMINAL, Board, TaskCard
+from callsheet.projections.board import Board, TaskCard
 
 __all__ = ["PLAN_SCHEMA", "Supervisor"]
 
@@ -108,15 +98,17 @@ def _goal_level(event: Event) -> bool:
     return event.task_id is None
 
 
-class Supervisor(Agent):
+class Supervisor(BudgetAsking, Agent):
     """Plans, assigns, monitors, reassigns and replans; one per deployment (durable ``supervisor``).
 
-    Args of the constructor: see ``__init__``.
+    Budgets (asking a person before a task would pass one, stopping a breach) are
+    the handlers of ``BudgetAsking`` (``crew.asking``). Args of the constructor:
+    see ``__init__``.
     """
 
     kind = "supervisor"
     durable = "supervisor"
-    views: ClassVar[tuple[str, ...]] = ("board",)
+    views: ClassVar[tuple[str, ...]] = ("board", "costs")
 
     def __init__(
         self,
@@ -168,12 +160,12 @@ class Supervisor(Agent):
         self.results: dict[str, dict[str, TaskResult]] = {}
         self.replaced: dict[str, dict[str, list[str]]] = {}
         self.early_changes: dict[str, list[str]] = {}
-        self.charges: dict[str, dict[str, tuple[int, float]]] = {}
         self.planned: dict[str, set[str]] = {}
+        self.budgets = BudgetMemory()
 
     # -- memory: folded from the log ------------------------------------------------
 
-    memory_version = 2
+    memory_version = 3
 
     def memory(self) -> SupervisorMemory:
         """The memory, for a snapshot."""
@@ -186,8 +178,8 @@ class Supervisor(Agent):
             results={g: dict(r) for g, r in self.results.items()},
             replaced={g: {k: list(v) for k, v in r.items()} for g, r in self.replaced.items()},
             early_changes={g: list(c) for g, c in self.early_changes.items()},
-            charges={g: dict(c) for g, c in self.charges.items()},
             planned={g: sorted(p) for g, p in self.planned.items()},
+            budgets=msgspec.convert(msgspec.to_builtins(self.budgets), BudgetMemory),
         )
 
     def memory_type(self) -> type[SupervisorMemory]:
@@ -204,12 +196,13 @@ class Supervisor(Agent):
         self.results = {g: dict(r) for g, r in memory.results.items()}
         self.replaced = {g: dict(r) for g, r in memory.replaced.items()}
         self.early_changes = {g: list(c) for g, c in memory.early_changes.items()}
-        self.charges = {g: dict(c) for g, c in memory.charges.items()}
         self.planned = {g: set(p) for g, p in memory.planned.items()}
+        self.budgets = msgspec.convert(msgspec.to_builtins(memory.budgets), BudgetMemory)
 
     def observe(self, event: Event) -> None:
         """Remember goals, assignments and results (a fold; see ``Agent.observe``)."""
         goal = event.goal_id
+        self._observe_budget(event)
         if isinstance(event, GoalSubmitted):
             self.requests[goal] = event.data
         elif isinstance(event, GoalScopeChanged) and goal not in self.supervised:
@@ -227,18 +220,6 @@ class Supervisor(Agent):
             self.role_attempts.setdefault(key, Counter())[event.data.role] += 1
         elif isinstance(event, TaskResult) and event.task_id is not None:
             self.results.setdefault(goal, {})[event.task_id] = event
-        elif isinstance(event, ModelCalled):
-            d = event.data
-            self.charges.setdefault(goal, {})[event.id] = (
-                d.input_tokens + d.output_tokens,
-                d.cost_usd,
-            )
-        elif isinstance(event, UsageRecorded):
-            # The accountant's word replaces the call it names (see projections.costs).
-            charges = self.charges.setdefault(goal, {})
-            charges.pop(event.causation_id or "", None)
-            u = event.data
-            charges[event.id] = (u.input_tokens + u.output_tokens, u.cost_usd)
         elif isinstance(event, Replanned) and event.data.cause_task_id is not None:
             added = [t.task_id for t in event.data.added]
             self.replaced.setdefault(goal, {})[event.data.cause_task_id] = added
@@ -261,6 +242,8 @@ class Supervisor(Agent):
     def _dispatch(self, ctx: HandlerContext, new: Sequence[tuple[str, TaskCard]] = ()) -> None:
         """Assign ready tasks of all its open goals, most urgent first, within ``max_queued``.
 
+        A task the goal's budget cannot pay for is held, and a person asked (``_affordable``).
+
         Args:
             ctx: The handler's context.
             new: Tasks planned by this handler that can start (not on the board yet).
@@ -276,7 +259,7 @@ class Supervisor(Agent):
         ]
         fresh_ok = [(goal, card) for goal, card in new if not self.holds(ctx, goal, card)]
         queued = waiting(boards.values())
-        for goal, card in schedule([*candidates, *fresh_ok], queued, self.max_queued):
+        for goal, card in self._affordable(ctx, [*candidates, *fresh_ok], queued, boards):
             inputs = self.assignment_inputs(ctx, goal, card)
             self._assign(ctx, card, goal_id=goal, inputs=inputs)
 
@@ -620,86 +603,6 @@ class Supervisor(Agent):
             task_id=None,
         )
         self._plan_tasks(ctx, added)
-
-    def spent(self, goal: str) -> tuple[int, float]:
-        """Tokens and USD the goal's recorded model calls cost so far."""
-        charges = self.charges.get(goal, {}).values()
-        return sum(t for t, _ in charges), sum(c for _, c in charges)
-
-    @on()
-    async def budget(self, event: ModelCalled | UsageRecorded, ctx: HandlerContext) -> None:
-        """Stop a goal that spent more than its budget: cancel its open tasks and the goal."""
-        request = self.requests.get(event.goal_id)
-        limits = request.budget if request else None
-        if not self._mine(event) or limits is None:
-            return
-        tokens, usd = self.spent(event.goal_id)
-        over_tokens = limits.max_tokens is not None and tokens > limits.max_tokens
-        over_usd = limits.max_cost_usd is not None and usd > limits.max_cost_usd
-        if not (over_tokens or over_usd):
-            return
-        ctx.emit(
-            BudgetExceeded,
-            BudgetExceededData(
-                scope="goal",
-                scope_id=event.goal_id,
-                limit_usd=limits.max_cost_usd,
-                spent_usd=usd,
-                limit_tokens=limits.max_tokens,
-                spent_tokens=tokens,
-                action="stop",
-            ),
-            task_id=None,
-        )
-        reason = f"budget exceeded: {tokens} tokens, {usd:.4f} USD spent"
-        # Cancelling a task fences out its worker: its next report is refused.
-        open_tasks = [c for c in ctx.board.tasks.values() if c.status not in TERMINAL]
-        for card in open_tasks:
-            ctx.emit(TaskCancelled, TaskCancelledData(reason=reason), task_id=card.task_id)
-        ctx.emit(GoalCancelled, GoalCancelledData(reason=reason), task_id=None)
-
-    @on()
-    async def answer(self, event: TaskQuestion, ctx: HandlerContext) -> None:
-        """Answer a worker's question (the answer is recorded like any model call)."""
-        if not self._mine(event):
-            return
-        try:
-            reply = await self._answer_call(ctx, event)
-        except ModelError as exc:
-            ctx.emit(
-                TaskAnswered,
-                TaskAnsweredData(
-                    question_id=event.data.question_id,
-                    answer=f"no answer: the model failed ({exc})"[:60000],
-                    answered_by=self.name,
-                ),
-            )
-            return
-        text = str(reply.output.get("answer", "")) if isinstance(reply.output, dict) else ""
-        ctx.emit(
-            TaskAnswered,
-            TaskAnsweredData(
-                question_id=event.data.question_id,
-                answer=text[:60000] or "no answer",
-                answered_by=self.name,
-            ),
-        )
-
-    async def _answer_call(self, ctx: HandlerContext, event: TaskQuestion) -> ModelReply:
-        return await call_model(
-            ctx,
-            self.model,
-            ModelRequest(
-                task="answer",
-                prompt="A worker asks a question about its task; answer it briefly.",
-                inputs={"question": event.data.question, "task": event.task_id},
-                schema={
-                    "type": "object",
-                    "properties": {"answer": {"type": "string"}},
-                    "required": ["answer"],
-                },
-            ),
-        )
 
     @on()
     async def settle(self, event: ConflictDetected, ctx: HandlerContext) -> None:

@@ -27,6 +27,7 @@ from callsheet.projections import (
     fixes,
     liveness,
     progress,
+    questions,
 )
 from callsheet.projections._common import Bulk, OneByOne, cycles_paused
 
@@ -85,6 +86,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         Projection("context", context.VERSION, context.initial, context.fold),
         Projection("findings", findings.VERSION, findings.initial_all, findings.fold_all),
         Projection("fixes", fixes.VERSION, fixes.initial_all, fixes.fold_all),
+        Projection("questions", questions.VERSION, questions.initial, questions.fold),
     )
 }
 """Every projection, by name."""

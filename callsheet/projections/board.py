@@ -74,7 +74,7 @@ __all__ = [
     "start_all",
 ]
 
-VERSION = 2
+VERSION = 3
 """Bumped whenever the fold's output changes, to invalidate snapshots."""
 
 TaskStatus = Literal[
@@ -306,6 +306,10 @@ def _task_event(card: TaskCard, event: Event) -> dict[str, Any] | None:
             **_renew(card, event, event.data.worker),
         }
     if isinstance(event, TaskQuestion):
+        # A sign of life of the task's worker; not when another asks (the supervisor's
+        # budget question about a task not started).
+        if card.worker != event.data.worker:
+            return None
         return _renew(card, event, event.data.worker)
     if isinstance(event, ReviewRequested):
         return {"status": "in_review"}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from callsheet.events.catalog import BudgetExceeded, ModelCalled, UsageRecorded
 from callsheet.events.envelope import Event
@@ -24,7 +24,7 @@ from callsheet.projections._common import passoc, pdiscard
 
 __all__ = ["VERSION", "Breach", "Costs", "Spend", "fold", "initial"]
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever the fold's output changes, to invalidate snapshots."""
 
 
@@ -96,6 +96,7 @@ class _Charge:
     agent: str
     model: str
     spend: Spend
+    task_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,9 @@ class Costs:
         by_goal: Spending per goal.
         by_agent: Spending per agent.
         by_model: Spending per model.
+        by_task: Spending per task, by ``(goal_id, task_id)``; ``task_id`` is ``""``
+            for spending outside any task (the supervisor planning a goal).
+        by_agent_model: Spending per goal, agent and model, by ``(goal_id, agent, model)``.
         breaches: Budget breaches, in log order.
         calls: Model calls still counted, by event id (replaced ones are dropped).
     """
@@ -115,6 +119,8 @@ class Costs:
     by_goal: Mapping[str, Spend] = field(default_factory=dict)
     by_agent: Mapping[str, Spend] = field(default_factory=dict)
     by_model: Mapping[str, Spend] = field(default_factory=dict)
+    by_task: Mapping[tuple[str, str], Spend] = field(default_factory=dict)
+    by_agent_model: Mapping[tuple[str, str, str], Spend] = field(default_factory=dict)
     breaches: tuple[Breach, ...] = ()
     calls: Mapping[str, _Charge] = field(default_factory=dict)
 
@@ -124,7 +130,10 @@ def initial() -> Costs:
     return Costs()
 
 
-def _add(map_: Mapping[str, Spend], key: str, spend: Spend, sign: int) -> Mapping[str, Spend]:
+K = TypeVar("K")
+
+
+def _add(map_: Mapping[K, Spend], key: K, spend: Spend, sign: int) -> Mapping[K, Spend]:
     return passoc(map_, key, map_.get(key, Spend()).plus(spend, sign))
 
 
@@ -136,6 +145,10 @@ def _charge(state: Costs, charge: _Charge, sign: int) -> Costs:
         by_goal=_add(state.by_goal, charge.goal_id, s, sign),
         by_agent=_add(state.by_agent, charge.agent, s, sign),
         by_model=_add(state.by_model, charge.model, s, sign),
+        by_task=_add(state.by_task, (charge.goal_id, charge.task_id), s, sign),
+        by_agent_model=_add(
+            state.by_agent_model, (charge.goal_id, charge.agent, charge.model), s, sign
+        ),
     )
 
 
@@ -144,7 +157,7 @@ def fold(state: Costs, event: Event) -> Costs:
     if isinstance(event, ModelCalled):
         d = event.data
         spend = Spend(d.input_tokens, d.output_tokens, d.cost_usd, 1)
-        charge = _Charge(event.goal_id, d.agent, d.model, spend)
+        charge = _Charge(event.goal_id, d.agent, d.model, spend, event.task_id or "")
         # A duplicate delivery of the same call is not charged twice.
         if event.id in state.calls:
             return state
@@ -157,7 +170,8 @@ def fold(state: Costs, event: Event) -> Costs:
             state = _charge(state, replaced, -1)
             state = replace(state, calls=pdiscard(state.calls, event.causation_id or ""))
         spend = Spend(u.input_tokens, u.output_tokens, u.cost_usd, 1)
-        return _charge(state, _Charge(event.goal_id, u.agent, u.model, spend), 1)
+        usage = _Charge(event.goal_id, u.agent, u.model, spend, event.task_id or "")
+        return _charge(state, usage, 1)
     if isinstance(event, BudgetExceeded):
         b = event.data
         breach = Breach(

@@ -53,7 +53,7 @@ __all__ = [
     "missed_leases",
 ]
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever the fold's output changes, to invalidate snapshots."""
 
 TaskKey = tuple[str, str]
@@ -225,7 +225,13 @@ def fold(state: Liveness, event: Event) -> Liveness:
         return _release(state, key, event, taken_away=False)
     if isinstance(event, TaskHeartbeat):
         return _renew(state, key, event, event.data.worker, event.data.lease_until)
-    if isinstance(event, TaskStarted | TaskProgress | TaskCheckpoint | TaskBlocked | TaskQuestion):
+    if isinstance(event, TaskQuestion):
+        held = state.leases.get(key)
+        # Only the worker holding the task renews its lease by asking (not the supervisor).
+        if held is None or held.worker != event.data.worker:
+            return state
+        return _renew(state, key, event, event.data.worker)
+    if isinstance(event, TaskStarted | TaskProgress | TaskCheckpoint | TaskBlocked):
         return _renew(state, key, event, event.data.worker)
     return state
 

@@ -86,7 +86,14 @@ class ReviewSupervisor(FixingSupervisor):
     """Plans a review from the codebase's inventory; see the module docstring."""
 
     durable = "review-supervisor"
-    views: ClassVar[tuple[str, ...]] = ("board", "findings", "conflicts", "context", "fixes")
+    views: ClassVar[tuple[str, ...]] = (
+        "board",
+        "costs",
+        "findings",
+        "conflicts",
+        "context",
+        "fixes",
+    )
 
     def __init__(
         self,
@@ -141,17 +148,23 @@ class ReviewSupervisor(FixingSupervisor):
         self._plan_tasks(ctx, [first])
 
     def _budgeted(self, goal: str, tasks: Sequence[PlannedTask]) -> list[PlannedTask]:
-        """Give each analysis task its share of the goal's token budget, if there is one."""
+        """Give each analysis task its share of the goal's token and cost budgets, if any.
+
+        The shares are of the budget as submitted; a budget raised by an answer
+        grows the shares of the tasks not started yet (``crew.budget.rescale``).
+        """
         request = self.requests.get(goal)
-        limit = request.budget.max_tokens if request and request.budget else None
+        budget = request.budget if request else None
         analysis = [t for t in tasks if t.role == ANALYST]
-        if limit is None or not analysis:
+        if budget is None or not analysis:
             return list(tasks)
-        share = limit // len(analysis)
+        shares: dict[str, int | float] = {}
+        if budget.max_tokens is not None:
+            shares["model_tokens"] = budget.max_tokens // len(analysis)
+        if budget.max_cost_usd is not None:
+            shares["model_cost_usd"] = budget.max_cost_usd / len(analysis)
         return [
-            msgspec.structs.replace(t, inputs={**t.inputs, "model_tokens": share})
-            if t.role == ANALYST
-            else t
+            msgspec.structs.replace(t, inputs={**t.inputs, **shares}) if t.role == ANALYST else t
             for t in tasks
         ]
 

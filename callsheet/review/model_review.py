@@ -4,8 +4,10 @@ The files are read through a recorded call and sent with numbered lines; the
 model answers through tool use with structured findings (``FINDINGS_SCHEMA``).
 Its findings are marked as model findings (``origin="model"``) and verified like
 the tools' (the line must exist and still read the same). The task's share of
-the goal's token budget bounds it: a batch the budget cannot pay for is not sent,
-and that is recorded as ``analysis.skipped``.
+the goal's token and cost budgets bound it: a batch the budget cannot pay for is
+not sent, and that is recorded as ``analysis.skipped`` (the cost of a batch is
+judged by the price per token of the task's calls so far: the first is sent if
+any of the share is left).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ async def review_with_model(
     model: Model,
     job: Job,
     perspectives: Sequence[Perspective],
-    budget: dict[str, int | None],
+    budget: dict[str, float | None],
 ) -> list[FindingReportedData]:
     """The model's findings on the job's files (recorded calls: a re-drive calls nothing).
 
@@ -135,8 +137,9 @@ async def review_with_model(
         model: The model (not the offline one).
         job: The files.
         perspectives: The task's perspectives (the model's findings keep theirs).
-        budget: ``{"tokens": n}``, the tokens left for this task (None: no limit);
-            decreased by what the call costs.
+        budget: ``{"tokens": n, "usd": x}``, the tokens and dollars left for this
+            task (None or absent: no limit); decreased by what the call costs
+            (``usd_per_token`` is kept there, for the next batch's estimate).
     """
     texts, _ = await call_recorded(
         ctx,
@@ -147,15 +150,22 @@ async def review_with_model(
     sources = "".join(_numbered(p, t) for p, t in sorted(texts.items()) if t is not None)
     if not sources:
         return []
-    left = budget.get("tokens")
+    left, left_usd = budget.get("tokens"), budget.get("usd")
     needed = len(sources) // 3 + 1024
-    if len(sources) > MAX_PROMPT_CHARS or (left is not None and needed > left):
+    needed_usd = needed * (budget.get("usd_per_token") or 0.0)
+    why = ""
+    if len(sources) > MAX_PROMPT_CHARS:
+        why = f"the batch is {len(sources)} characters, over {MAX_PROMPT_CHARS}"
+    elif left is not None and needed > left:
         why = (
-            f"the batch is {len(sources)} characters, over {MAX_PROMPT_CHARS}"
-            if len(sources) > MAX_PROMPT_CHARS
-            else f"the task's share of the token budget is spent ({max(0, left or 0)} left, "
+            f"the task's share of the token budget is spent ({max(0, int(left))} left, "
             f"about {needed} needed)"
         )
+    elif left_usd is not None and (left_usd <= 0 or needed_usd > left_usd):
+        why = f"the task's share of the cost budget is spent ({max(0.0, left_usd):.4f} USD left" + (
+            f", about {needed_usd:.4f} needed)" if needed_usd else ")"
+        )
+    if why:
         ctx.emit(
             AnalysisSkipped,
             AnalysisSkippedData(
@@ -176,8 +186,13 @@ async def review_with_model(
         ),
     )
     evidence = ctx.emitted[-1].id
+    tokens = reply.input_tokens + reply.output_tokens
     if left is not None:
-        budget["tokens"] = left - reply.input_tokens - reply.output_tokens
+        budget["tokens"] = left - tokens
+    if left_usd is not None:
+        budget["usd"] = left_usd - reply.cost_usd
+    if tokens:
+        budget["usd_per_token"] = reply.cost_usd / tokens
     items = reply.output.get("findings", []) if isinstance(reply.output, dict) else []
     found: list[FindingReportedData] = []
     for item in items if isinstance(items, list) else []:

@@ -18,6 +18,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from callsheet.events.catalog import TaskAnswered, TaskQuestion
 from callsheet.events.envelope import Event
 from callsheet.projections import board as board_projection
 from callsheet.projections import findings as findings_projection
@@ -38,6 +39,8 @@ class ReviewProgress:
     board: Board = field(default_factory=Board)
     findings: Findings = field(default_factory=Findings)
     started: float = field(default_factory=time.monotonic)
+    asking: dict[str, str] = field(default_factory=dict)
+    """Questions waiting for a person, by id (a budget the next task would pass)."""
     _status: dict[str, str] = field(default_factory=dict)
     _said_at: float = 0.0
 
@@ -55,12 +58,24 @@ class ReviewProgress:
                 who = f" by {card.worker}" if card.worker and card.status == "running" else ""
                 reason = f": {card.reason}" if card.reason and card.status != "running" else ""
                 out.append(f"{stamp} {card.task_id}: {card.status}{who}{reason}"[:300])
+        out += self._questions(event, stamp)
         if event.event_type in ("goal.completed", "goal.cancelled", "goal.rejected"):
             out.append(f"{stamp} goal {self.goal_id}: {self.board.outcome}")
         elif time.monotonic() - self._said_at > 5 and event.event_type == "task.progress":
             self._said_at = time.monotonic()
             out.append(f"{stamp} {self.figures()}")
         return out
+
+    def _questions(self, event: Event, stamp: str) -> list[str]:
+        """A question for a person, and its answer: said, since the review waits for it."""
+        if isinstance(event, TaskQuestion) and event.data.addressed_to == "human":
+            self.asking[event.data.question_id] = event.data.question
+            return [f"{stamp} waiting for a person: {event.data.question}"]
+        if isinstance(event, TaskAnswered) and event.data.question_id in self.asking:
+            del self.asking[event.data.question_id]
+            d = event.data
+            return [f"{stamp} {d.answered_by} answered {d.question_id}: {d.answer}"[:300]]
+        return []
 
     def checks(self) -> tuple[float, int]:
         """File checks done and planned (a file analysed by one task is one check)."""
@@ -125,4 +140,7 @@ class ReviewProgress:
                 running.add_row(
                     card.task_id, card.status, card.worker or "-", f"{card.percent:3.0f}%"
                 )
-        return Group(head, counts, bar, found, running)
+        asking = [
+            Text(f"waiting for a person: {text}", style="yellow") for text in self.asking.values()
+        ]
+        return Group(head, counts, bar, found, running, *asking)

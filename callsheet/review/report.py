@@ -15,6 +15,7 @@ from typing import Any
 
 from callsheet.events.catalog import PERSPECTIVES, SEVERITIES, Severity
 from callsheet.projections.findings import FindingCard, Findings
+from callsheet.review import costs as team_costs
 from callsheet.review.findings import rank
 
 __all__ = ["ReportCounts", "counts", "kept", "render_markdown", "summary_lines"]
@@ -197,7 +198,14 @@ def _finding(card: FindingCard, state: Findings) -> list[str]:
     return out
 
 
-def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20) -> str:
+def render_markdown(
+    state: Findings,
+    *,
+    root: str,
+    goal: str,
+    per_rule: int = 20,
+    costs: team_costs.TeamCosts | None = None,
+) -> str:
     """The report.
 
     Args:
@@ -206,6 +214,8 @@ def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20
         goal: The goal's id.
         per_rule: Findings of one rule (and severity) listed in full; the rest are
             counted (they are all in the SARIF log).
+        costs: The goal's spending and work (``review.costs``): the report ends with
+            cost per agent and model and the parallel efficiency.
     """
     figures = counts(state)
     out = _summary(state, figures, root, goal)
@@ -232,6 +242,8 @@ def render_markdown(state: Findings, *, root: str, goal: str, per_rule: int = 20
             out.append(f"- and {n} more of {rule}, not listed here: see the SARIF log")
         if left:
             out.append("")
+    if costs is not None:
+        out += team_costs.render(costs)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from callsheet.agents import Agent, WorkContext, work
 from callsheet.events.catalog import TaskAssigned, TaskResultData
 from callsheet.projections import findings as findings_projection
+from callsheet.review import costs as team_costs
 from callsheet.review.plan import REPORTER
 from callsheet.review.report import counts, render_markdown
 from callsheet.review.sarif import render_sarif
@@ -68,11 +69,14 @@ class Synthesizer(Agent):
         """Fold the goal's events, render, publish."""
         inputs = dict(event.data.inputs)
         state = findings_projection.initial()
+        spent = team_costs.initial()
         async for stored in ctx.store.read(goal_id=event.goal_id, until_seq=ctx.seq):
             state = findings_projection.fold(state, stored.event)
+            spent = team_costs.fold(spent, stored.event)
         root = str(inputs.get("root", ""))
+        per_rule = int(inputs.get("per_rule", 20))
         markdown = render_markdown(
-            state, root=root, goal=event.goal_id, per_rule=int(inputs.get("per_rule", 20))
+            state, root=root, goal=event.goal_id, per_rule=per_rule, costs=spent
         )
         sarif = json.dumps(render_sarif(state, root=root), indent=2, sort_keys=True) + "\n"
         figures = counts(state)

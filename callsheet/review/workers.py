@@ -247,7 +247,7 @@ class AnalystWorker(Agent):
         ctx: WorkContext,
         inputs: dict[str, Any],
         batch: list[str],
-        budget: dict[str, int | None],
+        budget: dict[str, float | None],
         *,
         model: bool = True,
     ) -> list[FindingReportedData]:
@@ -316,7 +316,12 @@ class AnalystWorker(Agent):
         start, count = int(state.get("batch", 0)), int(state.get("findings", 0))
         cap = inputs.get("model_tokens")  # the task's share of the goal's token budget
         used = int(state.get("model_tokens", 0))
-        budget: dict[str, int | None] = {"tokens": None if cap is None else int(cap) - used}
+        cap_usd = inputs.get("model_cost_usd")  # and of its cost budget
+        used_usd = float(state.get("model_cost_usd", 0.0))
+        budget: dict[str, float | None] = {
+            "tokens": None if cap is None else int(cap) - used,
+            "usd": None if cap_usd is None else float(cap_usd) - used_usd,
+        }
         for index in range(start, len(steps)):
             batch, perspectives = steps[index]
             # The model reads each file once: with the batches, or in the one step there is.
@@ -331,10 +336,16 @@ class AnalystWorker(Agent):
                 if index == len(steps) - 1
                 else sum(len(b) for b, _ in steps[: index + 1])
             )
-            left = budget["tokens"]
-            spent = 0 if cap is None or left is None else int(cap) - left
+            left, left_usd = budget["tokens"], budget["usd"]
+            spent = 0 if cap is None or left is None else int(cap - left)
+            spent_usd = 0.0 if cap_usd is None or left_usd is None else float(cap_usd) - left_usd
             ctx.checkpoint_event(
-                {"batch": index + 1, "findings": count, "model_tokens": max(0, spent)},
+                {
+                    "batch": index + 1,
+                    "findings": count,
+                    "model_tokens": max(0, spent),
+                    "model_cost_usd": max(0.0, spent_usd),
+                },
                 note=f"step {index + 1} of {len(steps)}: {done} of {len(files)} files",
             )
             await ctx.flush()  # the step's findings and its checkpoint: all or none

@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from callsheet.events.catalog import (
+    Budget,
+    ContextUpdated,
     GoalSubmitted,
     TaskAnswered,
     TaskQuestion,
@@ -70,8 +74,8 @@ class Headline:
     Attributes:
         title: The goal's title, from its submission.
         submitted_at: When it was submitted.
-        max_cost_usd: The goal's money budget, if any.
-        max_tokens: The goal's token budget, if any.
+        max_cost_usd: The goal's money budget, if any (as raised by answers).
+        max_tokens: The goal's token budget, if any (as raised by answers).
         questions: Open questions by id, in the order asked.
         events: Events of the goal seen.
         last_at: When the goal's last event happened.
@@ -102,6 +106,15 @@ class Headline:
             )
         elif isinstance(event, TaskAnswered):
             self.questions.pop(event.data.question_id, None)
+        elif isinstance(event, ContextUpdated) and event.data.key == "budget":
+            # The supervisor's budget decision (crew.asking): the budget as raised.
+            value = event.data.value
+            if event.data.kind == "decision" and isinstance(value, dict):
+                try:
+                    budget = msgspec.convert(value.get("budget"), Budget)
+                except msgspec.ValidationError:
+                    return
+                self.max_cost_usd, self.max_tokens = budget.max_cost_usd, budget.max_tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,3 +142,12 @@ def test_controller_problems() -> None:
         "51 constraints, over the limit of 50",
         "a constraint is blank",
     ]
+
+
+def test_controller_refuses_a_per_agent_limit_of_zero_too() -> None:
+    zero = Budget(max_tokens=10, max_cost_usd_per_agent=0.0, max_tokens_per_agent=0)
+    assert problems(GoalSubmittedData(title="ok", budget=zero)) == [
+        "the budget allows no spending (max_cost_usd_per_agent is 0)",
+        "the budget allows no tokens (max_tokens_per_agent is 0)",
+    ]
+    assert problems(GoalSubmittedData(title="ok", budget=Budget(max_tokens_per_agent=1))) == []

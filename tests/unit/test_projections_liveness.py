@@ -145,3 +145,37 @@ def test_lease_until_from_a_heartbeat_and_endless_leases() -> None:
     until = s.now + timedelta(minutes=5)
     s.add(TaskHeartbeat, TaskHeartbeatData(worker="w1", lease_until=until), task="t1")
     assert _live(s).leases[("g1", "t1")].expires_at == until
+
+
+def test_a_question_renews_only_the_lease_of_the_worker_holding_the_task() -> None:
+    from callsheet.events.catalog import (
+        TaskPlanned,
+        TaskPlannedData,
+        TaskQuestion,
+        TaskQuestionData,
+    )
+    from callsheet.projections import board
+
+    def ask(s: Script, task: str, who: str, after: float) -> None:
+        data = TaskQuestionData(question_id=f"q-{task}", worker=who, question="?")
+        s.add(TaskQuestion, data, task=task, producer=who, after=after)
+
+    s = Script()
+    s.add(TaskPlanned, TaskPlannedData(title="later", role="r"), task="t0")
+    ask(s, "t0", "supervisor", after=1)  # about a task nobody holds: not a sign of its life
+    _started(s, "t1", "w1", lease=30)
+    ask(s, "t1", "w1", after=20)  # the holder asks: its lease runs 30 s from here
+    state = _live(s)
+    assert set(state.leases) == {("g1", "t1")}
+    assert state.leases[("g1", "t1")].expires_at == s.events[-1].occurred_at + timedelta(seconds=30)
+    assert "supervisor" not in state.agents
+    # A planned task stays without a worker or a lease on the board, long after.
+    s.add(TaskAssigned, TaskAssignedData(role="r"), task="t0", after=100)
+    s.add(TaskStarted, TaskStartedData(worker="w2"), task="t0", producer="w2")
+    state = _live(s)
+    assert state.missed == ()
+    cards = board.initial()
+    for event in s.events[:2]:
+        cards = board.fold(cards, event)
+    t0 = cards.tasks["t0"]
+    assert (t0.worker, t0.lease_expires_at, t0.status) == (None, None, "planned")

@@ -129,6 +129,7 @@ def test_every_projection_is_registered_with_a_version() -> None:
         "context",
         "findings",
         "fixes",
+        "questions",
     }
     for name, projection in PROJECTIONS.items():
         assert projection.name == name

@@ -85,3 +85,24 @@ def test_the_terminal_board_prints_the_counts_tasks_and_what_waits() -> None:
     assert "spent 0.5000 USD of 2.00, 379 tokens of 5000" in text
     rows = [line for line in text.splitlines() if line.startswith(("│ t1 ", "│ t4 "))]
     assert "done" in rows[0] and "blocked" in rows[1]
+
+
+def test_the_budget_shown_is_the_one_a_person_raised() -> None:
+    from callsheet.events.catalog import ContextUpdated, ContextUpdatedData
+
+    view = view_of("g1")
+    raised = ContextUpdated.new(
+        data=ContextUpdatedData(
+            key="budget",
+            kind="decision",
+            value={"budget": {"max_tokens": 9000, "max_cost_usd": 3.0}, "allow": []},
+            author="supervisor",
+        ),
+        goal_id="g1",
+        producer="supervisor",
+        occurred_at=T0 + timedelta(seconds=20),
+    )
+    for item in stored([raised], 1000):
+        view.fold(item)
+    got = summary(view, "g1", T0 + timedelta(seconds=30))
+    assert (got.max_cost_usd, got.max_tokens) == (3.0, 9000)

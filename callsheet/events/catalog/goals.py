@@ -34,12 +34,23 @@ __all__ = [
 
 
 class Budget(Payload, kw_only=True, frozen=True):
-    """Spending limits for a goal; an unset limit is unlimited."""
+    """Spending limits for a goal; an unset limit is unlimited.
+
+    The per-agent limits hold for each agent on its own: what any one agent
+    (a worker, the supervisor) spends on the goal.
+    """
 
     max_cost_usd: Annotated[
         Annotated[float, Meta(ge=0)] | None, Meta(description="Money limit in USD.")
     ] = None
     max_tokens: Annotated[NonNegative | None, Meta(description="Token limit, all models.")] = None
+    max_cost_usd_per_agent: Annotated[
+        Annotated[float, Meta(ge=0)] | None,
+        Meta(description="Money limit in USD of each agent on the goal."),
+    ] = None
+    max_tokens_per_agent: Annotated[
+        NonNegative | None, Meta(description="Token limit of each agent on the goal.")
+    ] = None
 
 
 class ReviewSpec(Payload, kw_only=True, frozen=True):

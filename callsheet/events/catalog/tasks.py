@@ -144,8 +144,24 @@ class TaskQuestionData(Payload, kw_only=True, frozen=True):
     """I need clarification on Z."""
 
     question_id: Annotated[Id, Meta(description="Id the answer refers to.")]
-    worker: Annotated[Id, Meta(description="Agent id of the worker asking.")]
+    worker: Annotated[
+        Id, Meta(description="Agent id of who asks: the task's worker, or the supervisor.")
+    ]
     question: Annotated[Text, Meta(description="The question.")]
+    addressed_to: Annotated[
+        Literal["agent", "human"],
+        Meta(
+            description="Who answers: an agent (the supervisor's model) or a person "
+            "(`callsheet answer`); no agent answers a question meant for a human."
+        ),
+    ] = "agent"
+    kind: Annotated[
+        Literal["clarification", "budget"],
+        Meta(
+            description="budget: the supervisor paused the goal before a task would pass "
+            "its budget; the answer follows the grammar of callsheet.crew.answers."
+        ),
+    ] = "clarification"
 
 
 class TaskQuestion(Event, tag="task.question", frozen=True, kw_only=True):
