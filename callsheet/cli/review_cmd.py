@@ -47,7 +47,15 @@ from callsheet.projections import findings as findings_projection
 from callsheet.projections.findings import Findings
 from callsheet.review import build_review_crew
 from callsheet.review.findings import rank
-from callsheet.review.plan import ANALYST, INVENTORY, REPORTER, VERIFIER, cache_name
+from callsheet.review.plan import (
+    ANALYST,
+    FIXER,
+    INTEGRATOR,
+    INVENTORY,
+    REPORTER,
+    VERIFIER,
+    cache_name,
+)
 from callsheet.review.progress import ReviewProgress
 from callsheet.review.report import counts
 from callsheet.review.synthesizer import REPORT_ARTIFACT, SARIF_ARTIFACT
@@ -64,8 +72,11 @@ _CLASSES = {
     ANALYST: "callsheet.review:AnalystWorker",
     VERIFIER: "callsheet.review:VerifierWorker",
     REPORTER: "callsheet.review:Synthesizer",
+    FIXER: "callsheet.review:FixerWorker",
+    INTEGRATOR: "callsheet.review:Integrator",
 }
 _HINT_AFTER = 15.0
+_DETECTOR = "review-conflicts-1"
 
 
 def _perspectives(text: str) -> list[str]:
@@ -216,6 +227,11 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
     for name, role in sorted(workers.items()):
         if role in _CLASSES:
             click.echo(f"  callsheet redrive {_CLASSES[role]} --goal {goal} --name {name}")
+    if any(s.event.event_type == "patch.proposed" for s in events):
+        click.echo(f"  callsheet replay conflicts --goal {goal}")
+        click.echo(f"  callsheet context search decision --goal {goal} --kind decision")
+        for cls, name in (("PatchReviewer", "patch-reviewer-1"), ("ConflictDetector", _DETECTOR)):
+            click.echo(f"  callsheet redrive callsheet.review:{cls} --goal {goal} --name {name}")
 
 
 @click.command("review")

@@ -28,14 +28,13 @@ from callsheet.events.catalog import (
 from callsheet.events.envelope import Event
 from callsheet.projections.context import ContextStore, current
 from callsheet.review.conflicts import Fix, conflict_id, file_clashes, signature_clashes
+from callsheet.review.contracts import CONTRACT_PREFIX
 from callsheet.review.plan import PATCH_REVIEWER
 
-__all__ = ["CHECKED_PREFIX", "CONTRACT_PREFIX", "ConflictDetector"]
+__all__ = ["CHECKED_PREFIX", "ConflictDetector"]
 
 CHECKED_PREFIX = "fixes.checked."
 """Context keys saying that a fix task's accepted patches were checked for conflicts."""
-CONTRACT_PREFIX = "contract."
-"""Context keys of the modules' interface contracts (``contract.<path>``)."""
 
 
 def _fix(task: str, p: PatchProposedData) -> Fix:
@@ -133,6 +132,13 @@ class ConflictDetector(Agent):
                             + (f"used by {', '.join(sig.callers)}" if sig.callers else "no caller")
                             + ("; calls still work" if sig.compatible else "; calls would break")
                         ),
+                        details={
+                            "name": sig.name,
+                            "before": sig.before,
+                            "after": sig.after,
+                            "callers": list(sig.callers),
+                            "compatible": sig.compatible,
+                        },
                     ),
                     task_id=None,
                 )

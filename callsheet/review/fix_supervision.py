@@ -213,7 +213,8 @@ class FixingSupervisor(Supervisor):
 
     def _settle_design(self, ctx: HandlerContext, event: ConflictDetected) -> None:
         patch, contract = event.data.parties[0], event.data.parties[-1]
-        breaks = "calls would break" in event.data.description
+        details = event.data.details if isinstance(event.data.details, dict) else {}
+        breaks = not details.get("compatible", "calls would break" not in event.data.description)
         if breaks:
             self._decide(
                 ctx,
@@ -234,6 +235,10 @@ class FixingSupervisor(Supervisor):
         entry = current(store, event.goal_id, contract)
         value = dict(entry.value) if entry is not None and isinstance(entry.value, dict) else {}
         changes = [*value.get("changes", []), event.data.description]
+        functions = dict(value.get("functions") or {})
+        if details.get("name") and details.get("after"):
+            functions[str(details["name"])] = details["after"]
+        value["functions"] = functions
         ctx.emit(
             ContextUpdated,
             ContextUpdatedData(

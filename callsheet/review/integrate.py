@@ -39,7 +39,7 @@ from callsheet.review.analyzers.ruff import Ruff, diagnostics
 from callsheet.review.analyzers.tests import Pytest, failed_tests
 from callsheet.review.conflicts import rank_perspective
 from callsheet.review.patches import merge, unified
-from callsheet.review.plan import INTEGRATOR, PATCH_REVIEWER
+from callsheet.review.plan import INTEGRATOR, PATCH_NAME, PATCH_REVIEWER
 from callsheet.review.resources import exclusive
 from callsheet.review.synthesizer import publish
 from callsheet.review.workers import job_from
@@ -47,8 +47,6 @@ from callsheet.review.workers import job_from
 __all__ = ["PATCH_ARTIFACT", "PATCH_NAME", "Composed", "Integrator", "accepted", "compose"]
 
 PATCH_ARTIFACT = "review-patch"
-PATCH_NAME = "callsheet-review.patch"
-"""The combined patch's file name (the CLI writes it in the current folder)."""
 
 
 @dataclass

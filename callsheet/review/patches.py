@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import merge3
@@ -20,7 +19,6 @@ import merge3
 __all__ = [
     "Merged",
     "Signature",
-    "callers",
     "changed_signatures",
     "merge",
     "public_signatures",
@@ -172,56 +170,3 @@ def changed_signatures(before: str, after: str) -> list[tuple[Signature, Signatu
         if now is None or now.text != sig.text:
             changed.append((sig, now))
     return changed
-
-
-def _module_name(path: str) -> str:
-    parts = path.removesuffix(".py").split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-def callers(
-    path: str, names: Iterable[str], sources: Sequence[tuple[str, str]]
-) -> dict[str, list[str]]:
-    """Which other files use each public name of the module at ``path``.
-
-    A use is ``from module import name`` (also relative, within the same package)
-    or ``module.name`` after ``import module`` (under any alias).
-
-    Args:
-        path: The module, relative to the root.
-        names: Its public names (functions, classes; ``Class.method`` counts as ``Class``).
-        sources: Every (path, text) of the codebase.
-    """
-    module = _module_name(path)
-    leaf = module.rsplit(".", 1)[-1]
-    wanted = {n.split(".", 1)[0] for n in names}
-    used: dict[str, set[str]] = {n: set() for n in wanted}
-    for other, text in sources:
-        if other == path:
-            continue
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError):
-            continue
-        aliases: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                source = node.module or ""
-                if source == module or (node.level and source.rsplit(".", 1)[-1] == leaf):
-                    for alias in node.names:
-                        if alias.name in used:
-                            used[alias.name].add(other)
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name == module:
-                        aliases.add(alias.asname or alias.name)
-        if not aliases:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in used:
-                owner = ast.unparse(node.value)
-                if owner in aliases:
-                    used[node.attr].add(other)
-    return {n: sorted(paths) for n, paths in sorted(used.items()) if paths}

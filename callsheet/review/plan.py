@@ -36,6 +36,7 @@ __all__ = [
     "INTEGRATOR",
     "INVENTORY",
     "MAX_GROUPS",
+    "PATCH_NAME",
     "PATCH_REVIEWER",
     "REPORTER",
     "REPORT_TASK",
@@ -54,6 +55,8 @@ FIXER, INTEGRATOR = "fixer", "integrator"
 """The roles of ``--fix``: fixers propose patches (which ``PATCH_REVIEWER`` judges), an
 integrator merges them."""
 INVENTORY_TASK, REPORT_TASK, INTEGRATE_TASK = "inventory", "report", "integrate"
+PATCH_NAME = "callsheet-review.patch"
+"""The combined patch's file name (the CLI writes it in the current folder)."""
 SMALL_LINES = 2000
 """Below this many lines, ``split="auto"`` gives everything to one worker."""
 MAX_GROUPS = 48

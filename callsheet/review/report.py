@@ -205,6 +205,7 @@ def render_markdown(
     goal: str,
     per_rule: int = 20,
     costs: team_costs.TeamCosts | None = None,
+    fixes: Sequence[str] = (),
 ) -> str:
     """The report.
 
@@ -216,6 +217,7 @@ def render_markdown(
             counted (they are all in the SARIF log).
         costs: The goal's spending and work (``review.costs``): the report ends with
             cost per agent and model and the parallel efficiency.
+        fixes: The "Fixes" section (``review.fix_report``), if the review fixed.
     """
     figures = counts(state)
     out = _summary(state, figures, root, goal)
@@ -242,6 +244,7 @@ def render_markdown(
             out.append(f"- and {n} more of {rule}, not listed here: see the SARIF log")
         if left:
             out.append("")
+    out += fixes
     if costs is not None:
         out += team_costs.render(costs)
     return "\n".join(out).rstrip() + "\n"

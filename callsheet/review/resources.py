@@ -25,7 +25,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from callsheet.agents.context import WorkContext
 from callsheet.agents.leader import LeaderLease
-from callsheet.agents.tools import call_recorded
+from callsheet.agents.tools import Invocation, ToolRun, call_recorded, call_tool
 from callsheet.events.catalog import (
     ConflictDetected,
     ConflictDetectedData,
@@ -35,7 +35,7 @@ from callsheet.events.catalog import (
     TaskProgressData,
 )
 
-__all__ = ["LEASE_TTL", "exclusive", "resource_key"]
+__all__ = ["LEASE_TTL", "call_holding", "exclusive", "resource_key"]
 
 LEASE_TTL = 30.0
 """Seconds a holder's lease lives without being renewed (a dead holder frees it after this)."""
@@ -58,6 +58,16 @@ def _lease(ctx: WorkContext, key: str, holder: str) -> LeaderLease:
         bucket=f"{config.stream}_LEASES",
         purpose="callsheet: exclusive resources of reviewed projects (their test suites)",
     )
+
+
+async def call_holding(
+    ctx: WorkContext, resource: str | None, invocation: Invocation
+) -> tuple[ToolRun, str]:
+    """``call_tool``, holding ``resource`` of the invocation's project if it names one."""
+    if resource is None:
+        return await call_tool(ctx, invocation)
+    async with exclusive(ctx, resource, invocation.copy_of or invocation.cwd):
+        return await call_tool(ctx, invocation)
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,8 @@ from callsheet.agents import Agent, WorkContext, work
 from callsheet.events.catalog import TaskAssigned, TaskResultData
 from callsheet.projections import findings as findings_projection
 from callsheet.review import costs as team_costs
-from callsheet.review.plan import REPORTER
+from callsheet.review.fix_report import FixLog, render_fixes
+from callsheet.review.plan import PATCH_NAME, REPORTER
 from callsheet.review.report import counts, render_markdown
 from callsheet.review.sarif import render_sarif
 
@@ -70,13 +71,20 @@ class Synthesizer(Agent):
         inputs = dict(event.data.inputs)
         state = findings_projection.initial()
         spent = team_costs.initial()
+        fixed = FixLog()
         async for stored in ctx.store.read(goal_id=event.goal_id, until_seq=ctx.seq):
             state = findings_projection.fold(state, stored.event)
             spent = team_costs.fold(spent, stored.event)
+            fixed.feed(stored.event)
         root = str(inputs.get("root", ""))
         per_rule = int(inputs.get("per_rule", 20))
         markdown = render_markdown(
-            state, root=root, goal=event.goal_id, per_rule=per_rule, costs=spent
+            state,
+            root=root,
+            goal=event.goal_id,
+            per_rule=per_rule,
+            costs=spent,
+            fixes=render_fixes(fixed, state, root, PATCH_NAME),
         )
         sarif = json.dumps(render_sarif(state, root=root), indent=2, sort_keys=True) + "\n"
         figures = counts(state)

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any, ClassVar
 
 from callsheet.agents import Agent, WorkContext, work
-from callsheet.agents.tools import ToolError, call_tool
+from callsheet.agents.tools import ToolError
 from callsheet.events.catalog import (
     FindingReportedData,
     FindingVerified,
@@ -19,6 +19,7 @@ from callsheet.review.analyzers import ALL, key_of
 from callsheet.review.findings import SYNTAX_RULE, digest_of
 from callsheet.review.model_review import MODEL_TOOL
 from callsheet.review.plan import VERIFIER
+from callsheet.review.resources import call_holding
 from callsheet.review.verify import Reconfirmed, judge
 from callsheet.review.workers import job_from, read_recorded
 
@@ -107,7 +108,7 @@ class VerifierWorker(Agent):
             if invocation is None:
                 continue
             try:
-                run, evidence = await call_tool(ctx, invocation)
+                run, evidence = await call_holding(ctx, analyzer.exclusive, invocation)
                 present = analyzer.parse(run, job)
             except ToolError as exc:
                 why = f"{analyzer.name} could not run again ({exc}); checked against the line"

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from callsheet.agents import Agent, WorkContext, work
-from callsheet.agents.tools import ToolError, call_recorded, call_tool
+from callsheet.agents.tools import ToolError, call_recorded
 from callsheet.events.catalog import (
     AnalysisSkipped,
     AnalysisSkippedData,
@@ -31,6 +31,8 @@ from callsheet.models import Model, default_model
 from callsheet.projections.findings import INVENTORY_KEY
 from callsheet.review.analyzers import Analyzer, Job, Raw, for_perspective
 from callsheet.review.config import ProjectConfig
+from callsheet.review.contracts import CONTRACT_PREFIX, contracts
+from callsheet.review.conventions import CONVENTION_PREFIX, conventions
 from callsheet.review.findings import (
     digest_of,
     finding_data,
@@ -38,9 +40,10 @@ from callsheet.review.findings import (
     read_source,
     syntax_finding,
 )
-from callsheet.review.inventory import Inventory, InventoryError, scan
+from callsheet.review.inventory import Inventory, InventoryError, decode_source, scan
 from callsheet.review.model_review import review_with_model
 from callsheet.review.plan import ANALYST, INVENTORY
+from callsheet.review.resources import call_holding
 
 __all__ = [
     "BATCH_LINES",
@@ -92,6 +95,60 @@ class InventoryWorker(Agent):
     role: ClassVar[str | None] = INVENTORY
     lease_seconds: ClassVar[float] = 60.0
 
+    async def _knowledge(self, ctx: WorkContext, inventory: Inventory) -> None:
+        """The project's conventions and its modules' contracts, to the shared context."""
+        root = inventory.root
+        paths = [f.path for f in inventory.files if f.parses]
+        tests = [f.path for f in inventory.files if f.test]
+
+        def learn() -> dict[str, Any]:
+            texts: dict[str, str] = {}
+            for rel in paths:
+                try:
+                    texts[rel] = decode_source((Path(root) / rel).read_bytes())
+                except (OSError, ValueError):
+                    continue
+            return {
+                "conventions": conventions(texts, tests, inventory.config),
+                "contracts": contracts({p: t for p, t in texts.items() if p not in tests}),
+            }
+
+        async def read() -> Any:
+            return await asyncio.to_thread(learn)
+
+        found, _ = await call_recorded(ctx, "conventions", {"root": root, "files": paths}, read)
+        known = found if isinstance(found, dict) else {}
+        for name, value in sorted((known.get("conventions") or {}).items()):
+            ctx.emit(
+                ContextUpdated,
+                ContextUpdatedData(
+                    key=CONVENTION_PREFIX + name,
+                    kind="convention",
+                    value=value,
+                    rationale=f"discovered from the project: {value.get('source', 'its code')}",
+                    author=self.name,
+                ),
+                task_id=None,
+            )
+        for path, contract in sorted((known.get("contracts") or {}).items()):
+            users = sorted({u for files in contract.get("used_by", {}).values() for u in files})
+            ctx.emit(
+                ContextUpdated,
+                ContextUpdatedData(
+                    key=CONTRACT_PREFIX + path,
+                    kind="interface_contract",
+                    value=contract,
+                    rationale=f"the public signatures of {path}"
+                    + (
+                        f", used by {len(users)} other files"
+                        if users
+                        else ", used by no other file"
+                    ),
+                    author=self.name,
+                ),
+                task_id=None,
+            )
+
     @work()
     async def take(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
         """Scan the tree (one recorded call), then report what it found."""
@@ -141,6 +198,7 @@ class InventoryWorker(Agent):
             ),
             task_id=None,
         )
+        await self._knowledge(ctx, inventory)
         await ctx.flush()
         return TaskResultData(
             worker=self.name,
@@ -214,7 +272,7 @@ class AnalystWorker(Agent):
         invocation = analyzer.invocation(job)
         if invocation is None:
             return None
-        run, evidence = await call_tool(ctx, invocation)
+        run, evidence = await call_holding(ctx, analyzer.exclusive, invocation)
         try:
             return analyzer.parse(run, job), evidence
         except ToolError:

@@ -234,9 +234,13 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "callsheet.review": [
         "AnalystWorker",
+        "ConflictDetector",
+        "FixerWorker",
+        "Integrator",
         "Inventory",
         "InventoryError",
         "InventoryWorker",
+        "PatchReviewer",
         "REVIEW_ROLES",
         "ReviewController",
         "ReviewSupervisor",

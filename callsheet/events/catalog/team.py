@@ -86,6 +86,9 @@ class ConflictDetectedData(Payload, kw_only=True, frozen=True):
     parties: Annotated[list[Id], Meta(min_length=1, description="Agents or tasks involved.")]
     subject: Annotated[Text, Meta(description="What they collide on, e.g. 'auth.py'.")]
     description: Annotated[Text, Meta(description="What the collision is.")] = ""
+    details: Annotated[
+        Json, Meta(description="Structured facts for whoever settles it (e.g. a signature).")
+    ] = None
 
 
 class ConflictDetected(Event, tag="conflict.detected", frozen=True, kw_only=True):

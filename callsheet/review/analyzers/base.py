@@ -125,6 +125,8 @@ class Analyzer(abc.ABC):
     per_file: ClassVar[bool] = True
     """Whether a file's findings depend on that file's bytes alone (and the configuration):
     then the same bytes give the same findings, and an unchanged file need not be re-run."""
+    exclusive: ClassVar[str | None] = None
+    """A resource of the project its runs hold alone (``review.resources``), if any."""
 
     @property
     def key(self) -> str:

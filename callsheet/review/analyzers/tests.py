@@ -73,6 +73,7 @@ class Pytest(Analyzer):
     name = "pytest"
     perspective = "tests"
     per_file = False  # a test's outcome depends on the code it runs (and may be flaky)
+    exclusive = "test-suite"  # two runs at once share files, ports, databases: one at a time
 
     def invocation(self, job: Job) -> Invocation | None:
         """Pytest with ``--junitxml`` and ``--cov``, in a copy of the root."""
