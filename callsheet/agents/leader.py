@@ -133,13 +133,18 @@ class LeaderLease:
         return self._revision is not None and self._clock() < self._valid_until
 
     async def acquire(
-        self, stopping: asyncio.Event, standing_by: asyncio.Event | None = None
+        self,
+        stopping: asyncio.Event,
+        standing_by: asyncio.Event | None = None,
+        *,
+        poll: float | None = None,
     ) -> bool:
         """Wait until the lease is ours; ``False`` if ``stopping`` was set first.
 
         Args:
             stopping: Set to give up waiting.
             standing_by: Set once the first attempt found the lease held by another.
+            poll: Seconds between attempts (``ttl / 4`` by default).
         """
         kv = await self._bucket()
         while not stopping.is_set():
@@ -159,7 +164,7 @@ class LeaderLease:
                 log.info("%s leads %s", self.holder, self.key)
                 return True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self.ttl / 4)
+                await asyncio.wait_for(stopping.wait(), poll or self.ttl / 4)
         return False
 
     async def keep(self, stopping: asyncio.Event) -> None:

@@ -101,17 +101,21 @@ class Signature:
     def accepts_calls_of(self, before: Signature) -> bool:
         """Whether every call that worked with ``before`` works with this one.
 
-        The same parameters in the same order, none newly required; defaults and
-        annotations may change. A class keeps its bases.
+        Its positional parameters start with the old ones, in order (any added after
+        them has a default); the old keyword-only ones are kept and none is newly
+        required; ``*args`` and ``**kwargs`` are kept; defaults and annotations may
+        change. A class keeps its bases.
         """
         if self.text.startswith("class ") or before.text.startswith("class "):
             return self.text == before.text
+        old = len(before.positional)
         return (
-            self.positional == before.positional
-            and self.keyword == before.keyword
-            and self.star == before.star
+            self.positional[:old] == before.positional
             and self.required <= before.required
+            and set(before.keyword) <= set(self.keyword)
             and set(self.required_keyword) <= set(before.required_keyword)
+            and (self.star[0] or not before.star[0])
+            and (self.star[1] or not before.star[1])
         )
 
 

@@ -34,11 +34,14 @@ from callsheet.events.catalog import (
     TaskProgress,
     TaskProgressData,
 )
+from callsheet.events.store import EventStore
 
-__all__ = ["LEASE_TTL", "call_holding", "exclusive", "resource_key"]
+__all__ = ["LEASE_TTL", "WAIT_POLL", "call_holding", "exclusive", "resource_key", "resource_lease"]
 
 LEASE_TTL = 30.0
 """Seconds a holder's lease lives without being renewed (a dead holder frees it after this)."""
+WAIT_POLL = 0.5
+"""Seconds between a waiting task's attempts to take the lease."""
 
 
 def resource_key(kind: str, root: str) -> str:
@@ -46,12 +49,13 @@ def resource_key(kind: str, root: str) -> str:
     return f"{kind}.{hashlib.sha256(root.encode()).hexdigest()[:16]}"
 
 
-def _lease(ctx: WorkContext, key: str, holder: str) -> LeaderLease:
-    config = ctx.store.config
+def resource_lease(store: EventStore, resource: str, root: str, holder: str) -> LeaderLease:
+    """The lease of a project's resource in the log's ``_LEASES`` bucket (nothing sent yet)."""
+    config = store.config
     return LeaderLease(
-        ctx.store.nc,
+        store.nc,
         config.stream,
-        name=key,
+        name=resource_key(resource, root),
         holder=holder,
         ttl=LEASE_TTL,
         replicas=config.replicas,
@@ -82,7 +86,7 @@ async def exclusive(ctx: WorkContext, resource: str, root: str) -> AsyncIterator
     key = resource_key(resource, root)
     holder = f"{ctx.agent.name}/{ctx.task_id}"
     live = ctx.recorded_tools is None
-    lease = _lease(ctx, key, holder) if live else None
+    lease = resource_lease(ctx.store, resource, root, holder) if live else None
 
     async def try_once() -> Any:
         assert lease is not None
@@ -124,7 +128,7 @@ async def exclusive(ctx: WorkContext, resource: str, root: str) -> AsyncIterator
         async def wait() -> Any:
             assert lease is not None
             started = time.monotonic()
-            await lease.acquire(asyncio.Event())
+            await lease.acquire(asyncio.Event(), poll=WAIT_POLL)
             return {"waited_s": round(time.monotonic() - started, 3)}
 
         waited, _ = await call_recorded(ctx, "lease-wait", {"resource": key}, wait)
