@@ -19,6 +19,7 @@ from callsheet.cli.redrive_cmd import redrive_cmd
 from callsheet.cli.replay_cmds import export, import_, replay, why
 from callsheet.cli.review_cmd import review
 from callsheet.cli.schema_cmd import schema
+from callsheet.cli.scope_cmd import scope
 from callsheet.cli.serve_cmd import serve
 from callsheet.cli.submit_cmd import submit
 from callsheet.cli.token_cmd import token
@@ -58,6 +59,7 @@ for command in (
     submit,
     questions,
     answer,
+    scope,
     queues,
     board,
     serve,

@@ -29,7 +29,7 @@ from callsheet.events.store import EventStore
 from callsheet.projections import questions as questions_projection
 from callsheet.projections.questions import AskedQuestion, Questions
 
-__all__ = ["answer", "questions"]
+__all__ = ["answer", "person", "questions"]
 
 _TYPES = ["task.question", "task.answered", "goal.completed", "goal.cancelled", "goal.rejected"]
 _TRIES = 5
@@ -94,7 +94,8 @@ def questions(goal_id: str | None, everything: bool, as_json: bool) -> None:
     run(main)
 
 
-def _person() -> str:
+def person() -> str:
+    """Who a person at this terminal is, as a producer id: ``human:$USER``."""
     try:
         user = os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):
@@ -154,7 +155,7 @@ def answer(question_id: str, text: str, goal_id: str | None, by: str | None) -> 
     A budget question takes: go on | stop | raise [agent] tokens|cost to|by AMOUNT
     (AMOUNT: 50000, 50k, 1.5m tokens; 2.50 or $2.50 US dollars).
     """
-    who = by or _person()
+    who = by or person()
     if not text.strip():
         fail("the answer is empty", EXIT_INVALID)
 

@@ -35,7 +35,6 @@ from callsheet.events.catalog import (
 from callsheet.models import Model
 from callsheet.projections.board import Board
 from callsheet.review.detector import ConflictDetector
-from callsheet.review.fix_supervision import FixingSupervisor
 from callsheet.review.fixer import FixerWorker
 from callsheet.review.integrate import Integrator
 from callsheet.review.inventory import Inventory
@@ -47,12 +46,12 @@ from callsheet.review.plan import (
     INTEGRATOR,
     INVENTORY,
     INVENTORY_TASK,
-    REPORT_TASK,
     REPORTER,
     VERIFIER,
     inventory_task,
     plan_review,
 )
+from callsheet.review.replanning import ReplanningSupervisor, descoped, latest_report
 from callsheet.review.synthesizer import Synthesizer
 from callsheet.review.verifier import VerifierWorker
 from callsheet.review.workers import AnalystWorker, InventoryWorker
@@ -82,7 +81,7 @@ class ReviewController(Controller):
         return data.review is not None
 
 
-class ReviewSupervisor(FixingSupervisor):
+class ReviewSupervisor(ReplanningSupervisor):
     """Plans a review from the codebase's inventory; see the module docstring."""
 
     durable = "review-supervisor"
@@ -191,14 +190,18 @@ class ReviewSupervisor(FixingSupervisor):
                 task_id=None,
             )
             return
-        plan = plan_review(inventory, request.review, event.goal_id)
+        asked = request.review.perspectives
+        spec = msgspec.structs.replace(
+            request.review, perspectives=self.planned_perspectives(event.goal_id, asked)
+        )
+        plan = plan_review(inventory, spec, event.goal_id)
         tasks = self._budgeted(event.goal_id, plan.tasks)
         ctx.emit(
             Replanned,
             ReplannedData(
                 plan_version=ctx.board.plan_version + 1,
                 trigger="inventory",
-                reason=plan.rationale,
+                reason=plan.rationale + _rescoped(asked, spec.perspectives),
                 added=tasks,
                 cause_task_id=INVENTORY_TASK,
             ),
@@ -209,6 +212,8 @@ class ReviewSupervisor(FixingSupervisor):
     def _escalate(self, ctx: HandlerContext, decision: Escalate) -> None:
         """A failed analysis or verification is dropped (the review goes on); others end it."""
         card = ctx.board.tasks.get(ctx.event.task_id or "")
+        if card is not None and self.split_failed(ctx, card, decision.reason):
+            return
         if card is None or card.role not in (ANALYST, VERIFIER):
             # No inventory, no plan; no report, no review: the goal fails, saying why.
             ctx.emit(
@@ -254,11 +259,18 @@ class ReviewSupervisor(FixingSupervisor):
 
     def completion(self, ctx: HandlerContext, board: Board) -> GoalCompletedData:
         """The goal's result: the report's figures and digests (partial if a task was dropped)."""
-        report = self.results.get(ctx.event.goal_id, {}).get(REPORT_TASK)
+        card = latest_report(board)
+        report = self.results.get(ctx.event.goal_id, {}).get(card.task_id) if card else None
         if report is None:
             return GoalCompletedData(outcome="failed", summary="the review ended with no report")
         cancelled = [c for c in board.tasks.values() if c.status == "cancelled"]
-        dropped = [c.task_id for c in cancelled if c.role != FIXER]
+        swaps = self.replaced.get(ctx.event.goal_id, {})
+        lost = [
+            c
+            for c in cancelled
+            if c.role not in (FIXER, REPORTER) and not descoped(c) and not swaps.get(c.task_id)
+        ]
+        dropped = [c.task_id for c in lost]
         output = report.data.output if isinstance(report.data.output, dict) else {}
         summary = report.data.summary
         if output.get("report_digest"):
@@ -275,6 +287,13 @@ class ReviewSupervisor(FixingSupervisor):
             summary=summary[:60000],
             artifact_ids=artifacts,
         )
+
+
+def _rescoped(asked: Sequence[str], planned: Sequence[str]) -> str:
+    """What the plan says when the scope changed before it was made."""
+    if list(asked) == list(planned):
+        return ""
+    return f"; the scope changed before the plan: {', '.join(planned)} (asked: {', '.join(asked)})"
 
 
 def build_review_crew(

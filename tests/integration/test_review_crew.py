@@ -61,7 +61,11 @@ async def test_a_review_plans_from_the_inventory_runs_the_tools_and_reports(
     assert all(
         c.data.exit_code is not None and c.data.duration_ms > 0 for c in calls if c.data.command
     )
-    assert {c.data.tool for c in calls if not c.data.command} == {"inventory", "read-source"}
+    assert {c.data.tool for c in calls if not c.data.command} == {
+        "inventory",
+        "conventions",
+        "read-source",
+    }
     state = replay(PROJECTIONS["findings"], events).goals["review-1"]
     kept = {(c.data.path, c.data.line, c.data.rule) for c in state.by_status("confirmed")}
     assert ("app/db.py", 5, "S608") in kept
@@ -80,29 +84,58 @@ async def test_a_review_plans_from_the_inventory_runs_the_tools_and_reports(
     assert "`app/db.py:5` S608" in (report.data.content or "")
 
 
-async def test_a_crashing_tool_fails_its_task_and_the_review_goes_on_without_it(
+RADON_BREAKS_ON_DB = (
+    "import runpy, sys\n"
+    "if any(a.endswith('db.py') for a in sys.argv):\n"
+    "    print('radon exploded', file=sys.stderr); sys.exit(3)\n"
+    "sys.argv[0] = 'radon'; runpy.run_module('radon', run_name='__main__')"
+)
+
+
+async def test_a_task_a_tool_crashes_is_split_by_file_until_the_file_it_fails_on_is_dropped(
     store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "CALLSHEET_TOOL_RADON",
-        script(
-            tmp_path, "radon", "import sys; print('radon exploded', file=sys.stderr); sys.exit(3)"
-        ),
-    )
+    monkeypatch.setenv("CALLSHEET_TOOL_RADON", script(tmp_path, "radon", RADON_BREAKS_ON_DB))
     tree = make_tree(tmp_path / "tree", APP)
     events = await run_review(store, tree, split="perspective")
     failures = [f for f in of_type(events, "task.failed") if f.task_id == "analyze-complexity"]
-    assert len(failures) == 2  # the policy's two attempts, then dropped
+    assert len(failures) == 2  # the policy's two attempts, then split
     assert all("radon: exited with status 3: radon exploded" in f.data.reason for f in failures)
-    (skipped,) = [
-        s for s in of_type(events, "analysis.skipped") if s.task_id == "analyze-complexity"
+    replans = [r for r in of_type(events, "plan.replanned") if r.data.trigger == "task_failed"]
+    splits = [r for r in replans if r.data.added]
+    # app/__init__.py, app/calc.py (3 lines) | app/db.py (5 lines): halved by lines
+    assert [r.data.removed for r in splits] == [["analyze-complexity"]]
+    assert [t.task_id for t in splits[0].data.added] == [
+        "analyze-complexity-a",
+        "analyze-complexity-b",
     ]
-    assert skipped.data.reason.startswith("analysis stopped: task analyze-complexity")
-    assert skipped.data.perspectives == ["complexity"]
-    dropped = [r for r in of_type(events, "plan.replanned") if r.data.trigger == "task_failed"]
-    assert [r.data.removed for r in dropped] == [["analyze-complexity"]]
+    assert [t.inputs["files"] for t in splits[0].data.added] == [
+        ["app/__init__.py", "app/calc.py"],
+        ["app/db.py"],
+    ]
+    (dropped,) = [r for r in replans if not r.data.added]
+    (lone,) = [
+        s
+        for s in of_type(events, "analysis.skipped")
+        if s.data.reason.startswith("analysis stopped")
+    ]
+    assert lone.data.paths == ["app/db.py"] and lone.data.perspectives == ["complexity"]
+    assert dropped.data.removed == [lone.task_id]
+    analysed = {
+        p
+        for r in of_type(events, "tool.called")
+        if r.data.tool == "radon" and r.data.exit_code == 0
+        for p in r.data.command
+        if p.endswith(".py")
+    }
+    assert {"app/__init__.py", "app/calc.py"} <= {p.split("tree/")[-1] for p in analysed}
+    # the verification reads the findings of the halves too
+    (verify,) = [a for a in of_type(events, "task.assigned") if a.task_id == "verify"]
+    assert {"analyze-complexity", "analyze-complexity-a", "analyze-complexity-b"} <= set(
+        verify.data.inputs["analysis_tasks"]
+    )
     (done,) = of_type(events, "goal.completed")
-    assert done.data.outcome == "partial" and "dropped: analyze-complexity" in done.data.summary
+    assert done.data.outcome == "partial" and f"dropped: {lone.task_id}" in done.data.summary
     state = replay(PROJECTIONS["findings"], events).goals["review-1"]
     # ruff's complexity run came before radon's crash: what it found is kept and verified
     assert any(c.data.rule == "S608" for c in state.by_status("confirmed"))
