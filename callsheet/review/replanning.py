@@ -38,6 +38,7 @@ from callsheet.events.catalog import (
     Replanned,
     ReplannedData,
     ReviewSpec,
+    TaskStarted,
 )
 from callsheet.events.envelope import Event
 from callsheet.projections.board import Board, TaskCard
@@ -204,6 +205,31 @@ class ReplanningSupervisor(FixingSupervisor):
         )
         self._plan_tasks(ctx, halves)
         return True
+
+    @on(where=lambda e: e.task_id is not None)
+    async def redelivered(self, event: TaskStarted, ctx: HandlerContext) -> None:
+        """A task delivered again: the worker that had it stopped. Recorded, with who took over."""
+        key = (event.goal_id, event.task_id or "")
+        if not self._own(event) or event.data.attempt < 2:
+            return
+        if event.causation_id != self.current.get(key):
+            return  # an assignment replaced since
+        card = ctx.board.tasks.get(key[1])
+        resume = card.last_checkpoint_id if card is not None else None
+        how = f"resumes from checkpoint {resume}" if resume else "starts it again"
+        ctx.emit(
+            Replanned,
+            ReplannedData(
+                plan_version=ctx.board.plan_version + 1,
+                trigger="worker_failed",
+                reason=(
+                    f"{key[1]} delivered again (delivery {event.data.attempt}): the worker that "
+                    "had it stopped before finishing (its lease ran out); "
+                    f"{event.data.worker} took it over and {how}"
+                ),
+            ),
+            task_id=None,
+        )
 
     def planned_perspectives(self, goal: str, asked: Sequence[Perspective]) -> list[Perspective]:
         """The perspectives the plan after the inventory covers: as asked, then as changed."""

@@ -234,6 +234,14 @@ async def _kill_mid_task(
     raise AssertionError("unreachable")
 
 
+async def _goal_log(env: dict[str, str], goal: str, types: list[str]) -> list[Any]:
+    nc, store = await open_log(env)
+    try:
+        return [s.event async for s in store.read(goal_id=goal, types=types)]
+    finally:
+        await nc.close()
+
+
 async def _task_log(env: dict[str, str], goal: str, task: str) -> list[Event]:
     nc, store = await open_log(env)
     try:
@@ -283,6 +291,13 @@ def test_a_worker_killed_mid_review_gives_the_same_report_as_an_undisturbed_run(
     assert starts[0].data.worker == victim
     assert not any(e.event_type == "task.result" and e.producer == victim for e in history)
     assert starts[-1].data.attempt == 2 and starts[-1].data.worker != victim
+    # The supervisor records the failover, with who took the task over and from where.
+    replans = asyncio.run(_goal_log(env, goal, ["plan.replanned"]))
+    (failover,) = [r for r in replans if r.data.trigger == "worker_failed"]
+    assert f"{task} delivered again (delivery 2)" in failover.data.reason
+    assert f"{starts[-1].data.worker} took it over and resumes from checkpoint" in (
+        failover.data.reason
+    )
     # The second delivery resumed after the checkpoint: it never ran a tool on the first batch.
     runs = [e for e in history if isinstance(e, ToolCalled) and e.data.command]
     before = [r for r in runs if r.producer == victim]

@@ -231,6 +231,7 @@ class ReplannedData(Payload, kw_only=True, frozen=True):
             "scope_changed",
             "complexity",
             "opportunity",
+            "worker_failed",
             "conflict",
             "inventory",
             "other",
