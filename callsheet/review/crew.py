@@ -177,6 +177,8 @@ class ReviewSupervisor(ReplanningSupervisor):
             card = ctx.board.tasks.get(event.task_id or "")
             if card is not None and card.role == FIXER and self.request_patch_review(ctx, event):
                 return  # done once its patches are reviewed
+            if card is not None and card.role == ANALYST:
+                self.take_back(ctx, card, event)
             self._advance(ctx)
             return
         request = self.requests.get(event.goal_id)

@@ -38,6 +38,7 @@ from callsheet.events.catalog import (
     Replanned,
     ReplannedData,
     ReviewSpec,
+    TaskResult,
     TaskStarted,
 )
 from callsheet.events.envelope import Event
@@ -94,6 +95,18 @@ def _renamed(tasks: Sequence[PlannedTask], suffix: str) -> list[PlannedTask]:
             )
         )
     return out
+
+
+def _more(task_id: str) -> str:
+    """The task that analyses what ``task_id`` handed back."""
+    return f"{task_id}-more"
+
+
+def _handed_back(result: TaskResult) -> list[str]:
+    """The files an analysis handed back (far larger than planned; ``review.growth``)."""
+    output = result.data.output
+    back = output.get("handed_back") if isinstance(output, dict) else None
+    return [str(f) for f in back] if isinstance(back, list) else []
 
 
 def _with_replacements(tasks: list[str], swaps: Mapping[str, Sequence[str]]) -> list[str]:
@@ -170,12 +183,76 @@ class ReplanningSupervisor(FixingSupervisor):
     def assignment_inputs(self, ctx: HandlerContext, goal: str, card: TaskCard) -> dict[str, Any]:
         """Also: the tasks a verification or merge reads, with what replaced them since."""
         inputs = super().assignment_inputs(ctx, goal, card)
-        swaps = self.replaced.get(goal, {})
+        swaps = self._swaps(goal)
         for name in ("analysis_tasks", "fix_tasks"):
             named = card.inputs.get(name)
             if isinstance(named, list) and any(str(t) in swaps for t in named):
                 inputs[name] = _with_replacements([str(t) for t in named], swaps)
         return inputs
+
+    def _swaps(self, goal: str) -> dict[str, list[str]]:
+        """What replaced what in the goal's plan (the inventory's plan replaces nothing)."""
+        return {k: v for k, v in self.replaced.get(goal, {}).items() if k != INVENTORY_TASK}
+
+    def holds(self, ctx: HandlerContext, goal: str, card: TaskCard) -> bool:
+        """Also: a verification waits for what replaced its analyses since it was planned."""
+        if super().holds(ctx, goal, card):
+            return True
+        named = card.inputs.get("analysis_tasks")
+        if card.role != VERIFIER or not isinstance(named, list):
+            return False
+        read = _with_replacements([str(t) for t in named], self._swaps(goal))
+        results = self.results.get(goal, {})
+        # Handed-back files: their task is planned in the same reaction as the result that
+        # handed them back, so the result says what to wait for before the replan is read.
+        later = [t for t in read if t not in named]
+        later += [_more(t) for t in read if t in results and _handed_back(results[t])]
+        tasks = self._own_board(ctx, goal).tasks
+        return any(t not in tasks or tasks[t].status not in ("done", "cancelled") for t in later)
+
+    def take_back(self, ctx: HandlerContext, card: TaskCard, result: TaskResult) -> None:
+        """An analyst handed back files far larger than planned: a task of their own."""
+        back = _handed_back(result)
+        if not back:
+            return
+        output = result.data.output
+        assert isinstance(output, dict)  # it handed files back
+        files = [str(f) for f in back]
+        sizes = [int(n) for n in output.get("handed_back_sizes", [1] * len(files))]
+        tests = {str(t) for t in card.inputs.get("test_files", [])}
+        names = ", ".join(_perspectives(card))
+        more = PlannedTask(
+            task_id=_more(card.task_id),
+            title=f"Review {len(files)} files ({sum(sizes)} lines) for {names}"[:512],
+            role=ANALYST,
+            depends_on=list(card.depends_on),
+            priority=card.priority,
+            inputs={
+                **card.inputs,
+                "files": files,
+                "sizes": sizes,
+                "lines": sum(sizes),
+                "test_files": [f for f in files if f in tests],
+            },
+        )
+        kept = len(card.inputs.get("files", [])) - len(files)
+        reason = (
+            f"{card.task_id}: its files have {output.get('measured_lines')} lines, "
+            f"{output.get('planned_lines')} planned; it analysed {kept} and handed {len(files)} "
+            f"back ({sum(sizes)} lines), which {more.task_id} analyses before the verification"
+        )
+        ctx.emit(
+            Replanned,
+            ReplannedData(
+                plan_version=ctx.board.plan_version + 1,
+                trigger="complexity",
+                reason=reason[:65536],
+                added=[more],
+                cause_task_id=card.task_id,
+            ),
+            task_id=None,
+        )
+        self._plan_tasks(ctx, [more])
 
     def split_failed(self, ctx: HandlerContext, card: TaskCard, reason: str) -> bool:
         """Split an analysis or verification of several files that failed, by file, in two.

@@ -40,6 +40,7 @@ from callsheet.review.findings import (
     read_source,
     syntax_finding,
 )
+from callsheet.review.growth import Handback, hand_back, measure
 from callsheet.review.inventory import Inventory, InventoryError, decode_source, scan
 from callsheet.review.model_review import review_with_model
 from callsheet.review.plan import ANALYST, INVENTORY
@@ -364,13 +365,18 @@ class AnalystWorker(Agent):
         files = [str(f) for f in inputs.get("files", [])]
         sizes = [int(n) for n in inputs.get("sizes", [1] * len(files))]
         wanted: list[Perspective] = list(inputs.get("perspectives", []))
+        state = ctx.checkpoint if isinstance(ctx.checkpoint, dict) else {}
+        back = await self._grown(ctx, inputs, files, sizes, wanted, state)
+        kept: dict[str, Any] = {}
+        if back is not None:  # the rest goes back to the supervisor, in the result
+            kept = {"kept": len(back.kept), "sizes_now": back.kept_sizes + back.back_sizes}
+            files, sizes = back.kept, back.kept_sizes
         batched: list[Perspective] = [p for p in wanted if p != "tests"]
         steps: list[tuple[list[str], list[Perspective]]] = (
             [(batch, batched) for batch in _batches(files, sizes)] if batched else []
         )
         if "tests" in wanted:
             steps.append((files, ["tests"]))
-        state = ctx.checkpoint if isinstance(ctx.checkpoint, dict) else {}
         start, count = int(state.get("batch", 0)), int(state.get("findings", 0))
         cap = inputs.get("model_tokens")  # the task's share of the goal's token budget
         used = int(state.get("model_tokens", 0))
@@ -403,14 +409,55 @@ class AnalystWorker(Agent):
                     "findings": count,
                     "model_tokens": max(0, spent),
                     "model_cost_usd": max(0.0, spent_usd),
+                    **kept,
                 },
                 note=f"step {index + 1} of {len(steps)}: {done} of {len(files)} files",
             )
             await ctx.flush()  # the step's findings and its checkpoint: all or none
             await ctx.progress(100.0 * done / max(1, len(files)), f"{done}/{len(files)} files")
         names = ", ".join(str(p) for p in inputs.get("perspectives", []))
-        return TaskResultData(
-            worker=self.name,
-            output={"files": len(files), "findings": count, "steps": len(steps)},
-            summary=f"{len(files)} files reviewed for {names}: {count} findings",
+        output: dict[str, Any] = {"files": len(files), "findings": count, "steps": len(steps)}
+        summary = f"{len(files)} files reviewed for {names}: {count} findings"
+        if back is not None:
+            output.update(
+                handed_back=back.back,
+                handed_back_sizes=back.back_sizes,
+                planned_lines=sum(int(n) for n in inputs.get("sizes", [])),
+                measured_lines=sum(back.kept_sizes) + sum(back.back_sizes),
+            )
+            summary += f"; {len(back.back)} files handed back, far larger than planned"
+        return TaskResultData(worker=self.name, output=output, summary=summary)
+
+    async def _grown(
+        self,
+        ctx: WorkContext,
+        inputs: dict[str, Any],
+        files: list[str],
+        sizes: list[int],
+        wanted: list[Perspective],
+        state: dict[str, Any],
+    ) -> Handback | None:
+        """The files to hand back when they are far larger than planned (``review.growth``).
+
+        Measured once, by the first delivery (a recorded call); a resumed one
+        keeps what the checkpoint says it kept. The tests perspective, over the
+        whole codebase, is never split.
+        """
+        if "tests" in wanted or "sizes" not in inputs or len(files) < 2:
+            return None
+        if state:  # resumed: the first delivery decided
+            count = int(state.get("kept", len(files)))
+            now = [int(n) for n in state.get("sizes_now", sizes)]
+            return (
+                Handback(files[:count], now[:count], files[count:], now[count:])
+                if (count < len(files))
+                else None
+            )
+        root = str(inputs["root"])
+        now, _ = await call_recorded(
+            ctx,
+            "measure",
+            {"root": root, "files": files},
+            lambda: asyncio.to_thread(measure, root, files),
         )
+        return hand_back(files, sizes, [int(n) for n in now])
