@@ -25,6 +25,7 @@ from ulid import ULID
 
 from callsheet.events.store import EventStore
 from callsheet.events.stream import StoreConfig
+from callsheet.ingress.gatekeeper import ingress_stream
 
 MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 """Environment variables that would make the crew (or the SDK) call a real model."""
@@ -102,6 +103,8 @@ async def store(nc: Client, store_config: StoreConfig) -> AsyncIterator[EventSto
     if not os.environ.get("CALLSHEET_TEST_KEEP_STREAMS"):
         js = nc.jetstream()
         await js.delete_stream(store_config.stream)
+        with contextlib.suppress(Exception):  # made with the log (EventStore.open)
+            await js.delete_stream(ingress_stream(store_config.root).name or "")
         # The bucket exists only if a test stored a large event.
         with contextlib.suppress(Exception):
             await js.delete_object_store(store_config.blob_bucket)

@@ -35,6 +35,7 @@ from callsheet.events.catalog import (
     SEVERITIES,
     ArtifactPublished,
     Budget,
+    GoalScopeChanged,
     GoalSubmitted,
     GoalSubmittedData,
     ReviewSpec,
@@ -58,6 +59,7 @@ from callsheet.review.plan import (
 )
 from callsheet.review.progress import ReviewProgress
 from callsheet.review.report import counts
+from callsheet.review.scope import rescoped
 from callsheet.review.synthesizer import REPORT_ARTIFACT, SARIF_ARTIFACT
 
 __all__ = ["EXIT_FINDINGS", "EXIT_INCOMPLETE", "review"]
@@ -185,11 +187,20 @@ async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: 
     return "ended"  # pragma: no cover - a subscription only ends when closed
 
 
-def _exit_code(state: Findings, fail_on: str) -> int:
+def _exit_code(state: Findings, fail_on: str, scope: list[str]) -> int:
+    """Exit 1 for a finding at or above ``fail_on`` in the review's scope.
+
+    The scope is the perspectives asked for, as ``callsheet scope`` changed them;
+    what analysts noticed outside it (an opportunity) is reported, not failed on.
+    """
     if fail_on == "never":
         return 0
     limit = rank(fail_on)  # type: ignore[arg-type]
-    worst = [c for c in state.by_status("confirmed") if rank(state.severity(c)) <= limit]
+    worst = [
+        c
+        for c in state.by_status("confirmed")
+        if rank(state.severity(c)) <= limit and c.data.perspective in scope
+    ]
     return EXIT_FINDINGS if worst else 0
 
 
@@ -413,7 +424,8 @@ def review(
             return EXIT_INVALID
         if outcome not in ("succeeded", "partial"):
             return EXIT_INCOMPLETE
-        return _exit_code(state, fail_on)
+        changes = [s.event.data.change for s in events if isinstance(s.event, GoalScopeChanged)]
+        return _exit_code(state, fail_on, list(rescoped(wanted, changes)))  # type: ignore[arg-type]
 
     raise SystemExit(run(main))
 

@@ -164,6 +164,11 @@ class EventStore:
         """
         store = cls(nc, config)
         await ensure_stream(store._js, store._config)
+        # Where the log is, the ingress is: what services publish before any gatekeeper
+        # has run waits there (imported here: the ingress builds on the store).
+        from callsheet.ingress.gatekeeper import ensure_ingress
+
+        await ensure_ingress(store._js, store._config.root)
         return store
 
     @property

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -34,14 +35,20 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from callsheet.events.codec import decode
 from callsheet.events.errors import DuplicateEventIdError, EventDecodeError, StoreError
 from callsheet.events.store import Appended, EventStore
 from callsheet.ingress.records import DeadLetter, Reason
 
-__all__ = ["Gatekeeper", "GatekeeperStats", "dead_letter_stream", "ingress_stream"]
+__all__ = [
+    "Gatekeeper",
+    "GatekeeperStats",
+    "dead_letter_stream",
+    "ensure_ingress",
+    "ingress_stream",
+]
 
 log = logging.getLogger(__name__)
 _BODY_KEEP = 64 * 1024
@@ -72,6 +79,18 @@ def dead_letter_stream(root: str) -> StreamConfig:
         deny_delete=True,
         deny_purge=True,
     )
+
+
+async def ensure_ingress(js: JetStreamContext, root: str) -> None:
+    """Create the ingress stream if it is missing (``EventStore.open`` does, for every log).
+
+    A connection not allowed to look at streams (a role's user) leaves it to one
+    that is: the ingress is then made by the operator's commands or the gatekeeper.
+    """
+    try:
+        await _ensure(js, ingress_stream(root))
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, APIError) as exc:
+        log.debug("ingress stream for %s not ensured: %r", root, exc)
 
 
 async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:

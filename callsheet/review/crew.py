@@ -38,6 +38,7 @@ from callsheet.review.detector import ConflictDetector
 from callsheet.review.fixer import FixerWorker
 from callsheet.review.integrate import Integrator
 from callsheet.review.inventory import Inventory
+from callsheet.review.opportunity import OpportunitySupervisor
 from callsheet.review.patch_review import PatchReviewer
 from callsheet.review.plan import (
     ANALYST,
@@ -51,7 +52,7 @@ from callsheet.review.plan import (
     inventory_task,
     plan_review,
 )
-from callsheet.review.replanning import ReplanningSupervisor, descoped, latest_report
+from callsheet.review.replanning import descoped, latest_report
 from callsheet.review.synthesizer import Synthesizer
 from callsheet.review.verifier import VerifierWorker
 from callsheet.review.workers import AnalystWorker, InventoryWorker
@@ -81,7 +82,7 @@ class ReviewController(Controller):
         return data.review is not None
 
 
-class ReviewSupervisor(ReplanningSupervisor):
+class ReviewSupervisor(OpportunitySupervisor):
     """Plans a review from the codebase's inventory; see the module docstring."""
 
     durable = "review-supervisor"

@@ -42,6 +42,7 @@ __all__ = [
     "REPORT_TASK",
     "SMALL_LINES",
     "VERIFIER",
+    "WATCHED",
     "ReviewPlan",
     "cache_name",
     "inventory_task",
@@ -57,6 +58,8 @@ integrator merges them."""
 INVENTORY_TASK, REPORT_TASK, INTEGRATE_TASK = "inventory", "report", "integrate"
 PATCH_NAME = "callsheet-review.patch"
 """The combined patch's file name (the CLI writes it in the current folder)."""
+WATCHED: tuple[Perspective, ...] = ("security", "bugs")
+"""Perspectives whose errors an analyst reports as opportunities when the review leaves them out."""
 SMALL_LINES = 2000
 """Below this many lines, ``split="auto"`` gives everything to one worker."""
 MAX_GROUPS = 48
@@ -236,7 +239,10 @@ def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewP
     broken = [f for f in inventory.files if not f.parses]  # their syntax errors need verifying
     wanted = [p for p in PERSPECTIVES if p in spec.perspectives]
     common = _common(inventory, spec, goal_id)
-    plan = _analyses(files, bool(broken), wanted, spec, common)
+    # Analysts keep an eye on what the review does not cover (an opportunity, when found).
+    watch = [p for p in WATCHED if p not in wanted]
+    watching = {**common, "watch": watch} if watch else common
+    plan = _analyses(files, bool(broken), wanted, spec, watching)
     verify: list[PlannedTask] = []
     for index, (group, ids) in enumerate(zip(plan.groups, plan.covering, strict=True), start=1):
         task_id = "verify" if len(plan.groups) == 1 else f"verify-{index:02d}"

@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from callsheet.agents import HandlerContext, on
+from callsheet.agents.tools import ToolError
 from callsheet.events.catalog import (
     PERSPECTIVES,
     GoalScopeChanged,
@@ -38,6 +39,7 @@ from callsheet.events.catalog import (
     Replanned,
     ReplannedData,
     ReviewSpec,
+    TaskFailed,
     TaskResult,
     TaskStarted,
 )
@@ -56,7 +58,15 @@ from callsheet.review.plan import (
 )
 from callsheet.review.scope import ScopeError, parse_scope, rescoped
 
-__all__ = ["REPLACES", "SCOPE_CHANGED", "ReplanningSupervisor", "descoped", "latest_report"]
+__all__ = [
+    "REPLACES",
+    "SCOPE_CHANGED",
+    "ReplanningSupervisor",
+    "descoped",
+    "latest_report",
+    "renamed",
+    "report_after",
+]
 
 REPLACES = "replaces"
 """Input of a task planned in place of another (dependents of the old one wait for it)."""
@@ -70,6 +80,20 @@ def latest_report(board: Board) -> TaskCard | None:
     return reports[-1] if reports else None
 
 
+def report_after(
+    report: TaskCard, added: Sequence[PlannedTask], suffix: str, perspectives: Sequence[str]
+) -> PlannedTask:
+    """The report planned again, after the verifications among ``added`` too."""
+    return PlannedTask(
+        task_id=REPORT_TASK + suffix,
+        title=report.title,
+        role=REPORTER,
+        depends_on=[*report.depends_on, *(t.task_id for t in added if t.role == VERIFIER)],
+        priority=report.priority,
+        inputs={**report.inputs, "perspectives": list(perspectives), REPLACES: report.task_id},
+    )
+
+
 def descoped(card: TaskCard) -> bool:
     """Whether a cancelled task was removed by a scope change (not dropped on failure)."""
     return card.status == "cancelled" and (card.reason or "").startswith(
@@ -77,7 +101,7 @@ def descoped(card: TaskCard) -> bool:
     )
 
 
-def _renamed(tasks: Sequence[PlannedTask], suffix: str) -> list[PlannedTask]:
+def renamed(tasks: Sequence[PlannedTask], suffix: str) -> list[PlannedTask]:
     """The tasks with ``suffix`` on their ids and on the ids they name among themselves."""
     ids = {t.task_id for t in tasks}
 
@@ -95,6 +119,12 @@ def _renamed(tasks: Sequence[PlannedTask], suffix: str) -> list[PlannedTask]:
             )
         )
     return out
+
+
+def _by_a_tool(error: str) -> bool:
+    """Whether a failure's error is a tool's (which may depend on the files it was given)."""
+    kinds = {ToolError.__name__, *(k.__name__ for k in ToolError.__subclasses__())}
+    return error.split(":", 1)[0] in kinds
 
 
 def _more(task_id: str) -> str:
@@ -263,6 +293,9 @@ class ReplanningSupervisor(FixingSupervisor):
         files = [str(f) for f in card.inputs.get("files", [])]
         if card.role not in (ANALYST, VERIFIER) or len(files) < 2:
             return False
+        failure = ctx.event
+        if not isinstance(failure, TaskFailed) or not _by_a_tool(failure.data.error or ""):
+            return False  # a model that is down, say, fails on any file: splitting cannot help
         halves = _halves(card, files)
         ctx.emit(
             Replanned,
@@ -361,17 +394,7 @@ class ReplanningSupervisor(FixingSupervisor):
         removed, kept, replacements = self._without(board, drop, suffix)
         added += replacements
         left = [p for p in PERSPECTIVES if (p in current or p in add) and p not in drop]
-        verifications = [t.task_id for t in added if t.role == VERIFIER]
-        added.append(
-            PlannedTask(
-                task_id=REPORT_TASK + suffix,
-                title=report.title,
-                role=REPORTER,
-                depends_on=[*report.depends_on, *verifications],
-                priority=report.priority,
-                inputs={**report.inputs, "perspectives": left, REPLACES: report.task_id},
-            )
-        )
+        added.append(report_after(report, added, suffix, left))
         removed.append(report.task_id)
         reason = _scope_reason(add, drop, kept, added, fixing=request.review.fix)
         replanned(reason, added=added, removed=removed)
@@ -387,7 +410,7 @@ class ReplanningSupervisor(FixingSupervisor):
         parsed = msgspec.structs.replace(inventory, files=[f for f in inventory.files if f.parses])
         asked = msgspec.structs.replace(spec, perspectives=add, fix=False)
         tasks = [t for t in plan_review(parsed, asked, goal).tasks if t.role != REPORTER]
-        return _renamed(tasks, suffix)
+        return renamed(tasks, suffix)
 
     def _without(
         self, board: Board, drop: set[Perspective], suffix: str

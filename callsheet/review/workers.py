@@ -17,6 +17,7 @@ import msgspec
 from callsheet.agents import Agent, WorkContext, work
 from callsheet.agents.tools import ToolError, call_recorded
 from callsheet.events.catalog import (
+    PERSPECTIVES,
     AnalysisSkipped,
     AnalysisSkippedData,
     ContextUpdated,
@@ -43,6 +44,7 @@ from callsheet.review.findings import (
 from callsheet.review.growth import Handback, hand_back, measure
 from callsheet.review.inventory import Inventory, InventoryError, decode_source, scan
 from callsheet.review.model_review import review_with_model
+from callsheet.review.opportunity import notice
 from callsheet.review.plan import ANALYST, INVENTORY
 from callsheet.review.resources import call_holding
 
@@ -394,6 +396,9 @@ class AnalystWorker(Agent):
             found = await self._analyse(ctx, scoped, batch, budget, model=reads)
             for data in found:
                 ctx.emit(FindingReported, data)
+            watch = [p for p in inputs.get("watch", []) if p in PERSPECTIVES]
+            if watch and perspectives != ["tests"]:  # a look outside the review's perspectives
+                await notice(ctx, event, job_from(inputs, batch), watch, index + 1, self._run)
             count += len(found)
             done = (
                 len(files)

@@ -293,7 +293,11 @@ def test_a_worker_killed_mid_review_gives_the_same_report_as_an_undisturbed_run(
     assert starts[-1].data.attempt == 2 and starts[-1].data.worker != victim
     # The supervisor records the failover, with who took the task over and from where.
     replans = asyncio.run(_goal_log(env, goal, ["plan.replanned"]))
-    (failover,) = [r for r in replans if r.data.trigger == "worker_failed"]
+    (failover,) = [
+        r
+        for r in replans
+        if r.data.trigger == "worker_failed" and r.data.reason.startswith(f"{task} ")
+    ]
     assert f"{task} delivered again (delivery 2)" in failover.data.reason
     assert f"{starts[-1].data.worker} took it over and resumes from checkpoint" in (
         failover.data.reason

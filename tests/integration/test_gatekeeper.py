@@ -123,3 +123,27 @@ async def test_request_reply_endpoint_answers(
     assert bad["field"] == "$.type"
     assert "required" in bad["error"]
     assert await store.stream_last_seq() == 1
+
+
+async def test_what_is_published_before_any_gatekeeper_ran_is_kept_and_admitted_later(
+    nc: Client, store: EventStore
+) -> None:
+    # The log was opened (as `callsheet up`, any command or an agent does): the ingress exists.
+    js = nc.jetstream()
+    root = store.config.root
+    early = sample("published while no gatekeeper had ever run")
+    ack = await js.publish(f"{root}.in.svc", encode(early))
+    assert ack.stream == ingress_stream(root).name
+    gate = Gatekeeper(nc, store)
+    ready = asyncio.Event()
+    task = asyncio.create_task(gate.run(ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        await assert_eventually(
+            lambda: gate.stats.accepted == 1, message="the early message was not admitted"
+        )
+        stored = [s.event async for s in store.read(goal_id="g1")]
+        assert [e.id for e in stored] == [early.id]
+    finally:
+        gate.stop()
+        await asyncio.wait_for(task, 10)

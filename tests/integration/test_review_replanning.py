@@ -123,10 +123,54 @@ async def test_a_scope_change_while_the_analysis_waits_adds_a_perspective_to_the
     assert [t.task_id for t in added.data.added] == ["analyze-v4", "verify-v4", "report-v4"]
     assert added.data.removed == ["report"]
     assert added.data.added[0].inputs["perspectives"] == ["security"]
+    # The style analyst noticed the S602s; security is planned for every file now: deferred.
+    (noticed,) = [r for r in of_type(events, "plan.replanned") if r.data.trigger == "opportunity"]
+    assert "(S602); deferred: another task analyses these files" in noticed.data.reason
+    assert not noticed.data.added
     state = replay(PROJECTIONS["findings"], events).goals[GOAL]
     assert {c.data.perspective for c in state.by_status("confirmed")} == {"security", "style"}
     (done,) = of_type(events, "goal.completed")
     assert done.data.outcome == "succeeded"
     report = of_type(events, "task.result")[-1]
     assert report.task_id == "report-v4" and "report sha256:" in done.data.summary
+    await _redrives_identically(events)
+
+
+async def test_an_error_outside_the_reviews_perspectives_spawns_a_task_of_its_own(
+    store: EventStore, tmp_path: Path
+) -> None:
+    unsorted = "import subprocess\nimport os\n\nprint(os.sep)\n"  # style: I001
+    files = {"pkg/mod0.py": _module(0, 2), "pkg/b.py": unsorted}
+    tree = make_tree(tmp_path / "tree", files)
+
+    async def nothing() -> None:
+        return None
+
+    events = await _review_between(store, tree, nothing, perspectives=["style"])
+    (plan,) = [r for r in of_type(events, "plan.replanned") if r.data.trigger == "inventory"]
+    assert plan.data.added[0].inputs["watch"] == ["security", "bugs"]
+    noticed = [
+        e for e in of_type(events, "context.updated") if e.data.key.startswith("opportunity.")
+    ]
+    assert noticed and noticed[0].data.key == "opportunity.analyze.1"
+    assert {(f["path"], f["rule"]) for f in noticed[0].data.value["found"]} == {
+        ("pkg/mod0.py", "S602")
+    }
+    spawned, *later = [
+        r for r in of_type(events, "plan.replanned") if r.data.trigger == "opportunity"
+    ]
+    assert [t.task_id for t in spawned.data.added] == [
+        "analyze-security-v3",
+        "verify-security-v3",
+        "report-v3",
+    ]
+    assert spawned.data.added[0].inputs["files"] == ["pkg/mod0.py"]
+    assert "spawned analyze-security-v3 (1 files)" in spawned.data.reason
+    # What the spawned task noticed in turn (bugs: none here) or anything later is deferred.
+    assert all(not r.data.added for r in later)
+    state = replay(PROJECTIONS["findings"], events).goals[GOAL]
+    kept = {(c.data.perspective, c.data.rule) for c in state.by_status("confirmed")}
+    assert ("security", "S602") in kept and ("style", "I001") in kept
+    (done,) = of_type(events, "goal.completed")
+    assert done.data.outcome == "succeeded"
     await _redrives_identically(events)

@@ -6,7 +6,7 @@ import pytest
 
 from callsheet.events.catalog import PlannedTask
 from callsheet.projections.board import TaskCard
-from callsheet.review.replanning import _halves, _renamed, _with_replacements, descoped
+from callsheet.review.replanning import _halves, _with_replacements, descoped, renamed
 from callsheet.review.scope import ScopeChange, ScopeError, parse_scope, rescoped
 
 
@@ -106,7 +106,7 @@ def test_renaming_a_plan_renames_the_ids_it_names_among_itself_only() -> None:
             inputs={"analysis_tasks": ["analyze", "inventory"]},
         ),
     ]
-    first, second = _renamed(tasks, "-v3")
+    first, second = renamed(tasks, "-v3")
     assert first.task_id == "analyze-v3" and second.task_id == "verify-v3"
     assert second.depends_on == ["analyze-v3", "inventory"]
     assert second.inputs["analysis_tasks"] == ["analyze-v3", "inventory"]
