@@ -24,6 +24,7 @@ from callsheet.events.catalog import (
     TaskResultData,
 )
 from callsheet.projections import findings as findings_projection
+from callsheet.review.coherence import Change, coherence
 from callsheet.review.fix_report import FixLog, render_fixes
 from callsheet.review.fixer import _remedied, _review
 from callsheet.review.integrate import accepted, compose
@@ -76,7 +77,34 @@ def test_each_file_gets_the_remedy_its_review_calls_for() -> None:
     kept, extra = _remedied([brought_rule, brought_type, safe_there, nothing, untouched], review)
     # a.py: its unsafe fix again, with UP032's; b.py: the safe fix only; c.py: left alone.
     assert kept == [brought_rule, safe_there, untouched]
-    assert extra == {"a.py": {"UP032"}}
+    assert extra.rules == {"a.py": {"UP032"}}
+
+
+def test_a_drift_gets_the_remedy_its_finding_names_or_leaves_the_file() -> None:
+    log = Log()
+    quoted = log.report("C408", path="a.py", perspective="style", fix=FIX)
+    printed = log.report("UP031", path="b.py", perspective="style", fix=FIX)
+    wide = log.report("UP018", path="c.py", perspective="style", fix=FIX)
+    conventions = {
+        "quotes": {"value": "single", "single": 4, "double": 0},
+        "output": {"value": "logging"},
+        "line_length": {"value": 20},
+    }
+    findings = [
+        *coherence(Change("a.py", "def f():\n    return dict(a=1)\n", "def f():\n    return {"
+        '"a": 1}\n'), conventions),
+        *coherence(Change("b.py", "x = 1\n", "x = 1\nprint(x)\n"), conventions),
+        *coherence(Change("c.py", "x = 1\n", "x = 1 + 2 + 3 + 4 + 5 + 6 + 7\n"), conventions,
+                   formatted=True),
+    ]  # fmt: skip
+    assert len(findings) == 3
+    kept, remedies = _remedied([quoted, printed, wide], _review(findings))
+    # a.py: Q000 with the project's quote; b.py: print has no safe fix, left; c.py: formatted.
+    assert kept == [quoted, wide]
+    assert remedies.rules == {"a.py": {"Q000"}}
+    assert remedies.settings == {"a.py": {"lint.flake8-quotes.inline-quotes = 'single'"}}
+    assert remedies.styled == {"c.py"}
+    assert set(remedies.left) == {"b.py"} and "convention.output" in remedies.left["b.py"]
 
 
 def digest(text: str) -> str:
