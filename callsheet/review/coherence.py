@@ -6,7 +6,9 @@ absolute imports, naming, line length) drifts when the lines the patch adds
 hold more of an off-habit kind than the lines it removes. The habit is, per
 family:
 
-- quotes: the file's own (most of its one-line strings), else ``convention.quotes``;
+- quotes: ``convention.quotes`` when the project's configuration says it, else
+  the file's own (most of its one-line strings), else the convention measured
+  from the code;
 - string formatting, output, imports: the convention (``convention.strings``,
   ``convention.output``, ``convention.imports``), else what the goal's other
   approved fixes add (one adds f-strings, another ``.format``: the later drifts);
@@ -363,7 +365,10 @@ def _quote_drift(
     own = _majority(sum((c for c in _quotes(change.before).values()), Counter()))
     entry = conventions.get("quotes")
     counted = isinstance(entry, dict) and (entry.get("single", 0) or entry.get("double", 0))
-    if own is not None:
+    configured = isinstance(entry, dict) and entry.get("source") == "the project's configuration"
+    if configured and (value := _value(conventions, "quotes", "single", "double")) is not None:
+        habit, source = value, f"{CONVENTION_PREFIX}quotes (the project's configuration: {value})"
+    elif own is not None:
         habit, source = own, f"the file's quotes ({own})"
     elif counted and (value := _value(conventions, "quotes", "single", "double")) is not None:
         habit, source = value, f"{CONVENTION_PREFIX}quotes (the project uses {value} quotes)"

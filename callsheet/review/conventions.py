@@ -6,7 +6,8 @@ project's own habits rather than to a default:
 
 - ``line_length``: what the project's ruff, black or flake8 configuration says,
   else 88 (their default) or, if wider, the width 99 % of the code's lines fit in;
-- ``quotes``: the quote most of its one-line string literals use;
+- ``quotes``: the quote its ruff configuration asks for, else the one most of
+  its one-line string literals use;
 - ``naming``: how many functions are snake_case and classes CapWords;
 - ``target_python``: the oldest Python it supports (configuration, else unknown);
 - ``imports``: absolute or relative imports, ``import x`` or ``from x import y``;
@@ -167,9 +168,10 @@ def conventions(
             else "ruff's and black's default, or the width 99% of the code's lines fit in",
         },
         "quotes": {
-            "value": _most(quotes, "double", "single") or "double",
+            "value": config.quote_style or _most(quotes, "double", "single") or "double",
             "double": quotes["double"],
             "single": quotes["single"],
+            "source": "the project's configuration" if config.quote_style else "its code",
         },
         "naming": {
             "functions": "snake_case"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callsheet.review.coherence import Change, Remedy, coherence, is_drift, remedy
-from callsheet.review.config import ProjectConfig
+from callsheet.review.config import ProjectConfig, read_config
 from callsheet.review.conventions import conventions
 
 CONVENTIONS: dict[str, Any] = {
@@ -184,3 +185,30 @@ def test_the_inventory_measures_how_the_code_formats_strings() -> None:
     }
     found = conventions(texts, ["tests/test_a.py"], ProjectConfig())
     assert found["strings"] == {"value": "f-string", "f-string": 2, "format": 1, "percent": 0}
+
+
+def test_a_configured_quote_beats_the_files_own_habit() -> None:
+    before = 'x = "a"\n'
+    after = 'x = "a"\ny = "b"\n'
+    configured = {**CONVENTIONS, "quotes": {**CONVENTIONS["quotes"]}}
+    configured["quotes"]["source"] = "the project's configuration"
+    (found,) = coherence(change(after, before), configured)
+    assert "the project's configuration: single" in found["message"]
+    assert coherence(change(after, before), CONVENTIONS) == []  # measured: the file's habit
+
+
+def test_the_quote_a_ruff_configuration_asks_for_is_the_convention(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ruff.format]\nquote-style = "single"\n[tool.ruff.lint]\nselect = ["E"]\n'
+    )
+    config = read_config(tmp_path)
+    assert config.quote_style == "single"
+    found = conventions({"a.py": 'x = "a"\n'}, [], config)
+    assert found["quotes"]["value"] == "single" and found["quotes"]["double"] == 1
+    (tmp_path / "ruff.toml").write_text('[lint.flake8-quotes]\ninline-quotes = "double"\n')
+    assert read_config(tmp_path).quote_style == "double"
+    (tmp_path / "ruff.toml").write_text('[format]\nquote-style = "preserve"\n')
+    assert read_config(tmp_path).quote_style is None
+    assert conventions({"a.py": "x = 'a'\n"}, [], ProjectConfig())["quotes"]["source"] == (
+        "its code"
+    )
