@@ -15,6 +15,7 @@ from callsheet.events.catalog import (
     PatchProposedData,
     ReviewCompleted,
     ReviewCompletedData,
+    ReviewFinding,
     ReviewRequested,
     ReviewRequestedData,
     SuggestedFix,
@@ -141,15 +142,28 @@ def patch_event(
     )
 
 
-def review(log: Log, task: str, rid: str, ids: list[str], verdict: str) -> None:
+def review(
+    log: Log,
+    task: str,
+    rid: str,
+    ids: list[str],
+    verdict: str,
+    findings: list[dict[str, str]] | None = None,
+) -> None:
     log.add(
         ReviewRequested,
         ReviewRequestedData(review_id=rid, reviewer_role=PATCH_REVIEWER, artifact_ids=ids),
         task=task,
     )
+    said = [ReviewFinding(severity="minor", **f) for f in findings or []]
     log.add(
         ReviewCompleted,
-        ReviewCompletedData(review_id=rid, reviewer="r", verdict=verdict),  # type: ignore[arg-type]
+        ReviewCompletedData(
+            review_id=rid,
+            reviewer="r",
+            verdict=verdict,  # type: ignore[arg-type]
+            findings=said,
+        ),
         task=task,
     )
 
@@ -240,3 +254,33 @@ def test_the_fixes_section_says_what_was_fixed_what_not_and_why() -> None:
     assert "| ruff UP031 | 1 | its review asked for changes:" in text
     assert "| ruff S602 | 1 | no tool fix for this rule |" in text
     assert render_fixes(FixLog(), state, "/src", "p") == []
+
+
+def test_a_drift_no_tool_fixes_is_reported_as_not_fixed_with_the_reviews_words() -> None:
+    log = Log()
+    printed = log.report("UP031", path="b.py", perspective="style", fix=FIX)
+    quoted = log.report("C408", path="c.py", perspective="style", fix=FIX)
+    for f in (printed, quoted):
+        log.verdict(f, "confirmed")
+    log.add(TaskAssigned, TaskAssignedData(role=FIXER, inputs={"perspectives": ["style"]}), "fix")
+    conventions = {"output": {"value": "logging"}, "quotes": {"value": "single", "single": 3}}
+    findings = []
+    for f, pid, after in ((printed, "b-r1", "x = 1\nprint(x)\n"), (quoted, "c-r1", 'x = "a"\n')):
+        named = [FixedFinding(finding_id=f.finding_id, rule=f.rule, applicability="safe")]
+        patch_event(log, "fix", pid, f.path, "x = 1\n", after, "style", named)
+        findings += coherence(Change(f.path, "x = 1\n", after), conventions)
+    review(log, "fix", "r1", ["b-r1", "c-r1"], "changes_requested", findings)
+    state = findings_projection.initial()
+    feed = FixLog()
+    for event in log.events:
+        state = findings_projection.fold(state, event)
+        feed.feed(event)
+    rows = {
+        line.split(" | ")[0]: line
+        for line in render_fixes(feed, state, "/src", "p")
+        if line.startswith("| ruff ")
+    }
+    # b.py's print has no safe fix: not fixed, with the drift; c.py's drift has a remedy.
+    assert "| ruff UP031 | 1 | not fixed: drift from convention.output" in rows["| ruff UP031"]
+    assert "T201" in rows["| ruff UP031"] and "quotes" not in rows["| ruff UP031"]
+    assert "| ruff C408 | 1 | its review asked for changes:" in rows["| ruff C408"]
