@@ -119,10 +119,14 @@ def render_fixes(log: FixLog, state: Findings, root: str, patch_name: str) -> li
             "--apply`)."
         )
     elif files:
+        said = merged.get("failures") or {}
         why = "; ".join(
             [
                 *merged.get("problems", []),
-                *(f"{t} now fails" for t in merged.get("new_failures", [])),
+                *(
+                    f"{t} now fails" + (f": {said[t]}" if said.get(t) else "")
+                    for t in merged.get("new_failures", [])
+                ),
             ]
         )
         out.append(

@@ -25,6 +25,7 @@ from callsheet.events.catalog import (
     TaskResultData,
 )
 from callsheet.projections import findings as findings_projection
+from callsheet.review.analyzers.tests import failures
 from callsheet.review.coherence import Change, coherence
 from callsheet.review.fix_report import FixLog, render_fixes
 from callsheet.review.fixer import _remedied, _review
@@ -284,3 +285,42 @@ def test_a_drift_no_tool_fixes_is_reported_as_not_fixed_with_the_reviews_words()
     assert "| ruff UP031 | 1 | not fixed: drift from convention.output" in rows["| ruff UP031"]
     assert "T201" in rows["| ruff UP031"] and "quotes" not in rows["| ruff UP031"]
     assert "| ruff C408 | 1 | its review asked for changes:" in rows["| ruff C408"]
+
+
+def test_an_unverified_merge_says_exactly_what_failed() -> None:
+    log = Log()
+    f = log.report("UP031", path="a.py", perspective="style", fix=FIX)
+    log.verdict(f, "confirmed")
+    log.add(TaskAssigned, TaskAssignedData(role=FIXER, inputs={"perspectives": ["style"]}), "fix")
+    named = [FixedFinding(finding_id=f.finding_id, rule=f.rule, applicability="safe")]
+    patch_event(log, "fix", "a-r1", "a.py", "x = 1\n", "x = 2\n", "style", named)
+    review(log, "fix", "r1", ["a-r1"], "approved")
+    output = {
+        "verified": False,
+        "files": ["a.py"],
+        "applied": ["a-r1"],
+        "problems": ["the project's tests could not run on the merged tree (pytest exit 4: boom)"],
+        "new_failures": ["tests.test_a::test_x"],
+        "failures": {"tests.test_a::test_x": "assert 2 == 1"},
+    }
+    log.add(TaskResult, TaskResultData(worker="i", output=output), task="integrate")
+    state = findings_projection.initial()
+    feed = FixLog()
+    for event in log.events:
+        state = findings_projection.fold(state, event)
+        feed.feed(event)
+    text = "\n".join(render_fixes(feed, state, "/src", "p"))
+    assert "**not verified**: the project's tests could not run on the merged tree" in text
+    assert "tests.test_a::test_x now fails: assert 2 == 1" in text
+    assert "`--apply` refuses it" in text
+
+
+def test_a_junit_report_gives_each_failure_with_why() -> None:
+    junit = (
+        '<testsuite><testcase classname="t" name="ok"/>'
+        '<testcase classname="t" name="bad"><failure message="assert 1 == 2&#10;more">x'
+        '</failure></testcase><testcase classname="t" name="err"><error type="ImportError"/>'
+        "</testcase></testsuite>"
+    )
+    assert failures(junit) == {"t::bad": "assert 1 == 2", "t::err": "ImportError"}
+    assert failures("") is None and failures("<not xml") is None
