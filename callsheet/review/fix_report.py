@@ -94,7 +94,9 @@ def _why_not(log: FixLog, finding: str, has_fix: bool) -> str:
             if stuck:
                 return "not fixed: " + "; ".join(stuck)
             dropped = log.dropped.get(card.task_id)
-            return dropped or f"its review asked for changes: {card.reason}"
+            # The review's words about this file, not those about the task's other files.
+            words = "; ".join(said) if said else card.reason
+            return dropped or f"its review asked for changes: {words}"
     if cards:
         return "its fix was not merged"
     if not has_fix:
