@@ -16,6 +16,7 @@ naming what fixes it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from callsheet.agents import Agent, HandlerContext, on
@@ -90,6 +91,26 @@ def judge_patch(
     return problems
 
 
+def _conventions(store: ContextStore, goal: str) -> dict[str, Any]:
+    """The goal's ``convention.*`` entries of the shared context, by key."""
+    return {
+        key: entry.current.value
+        for (g, key), entry in store.entries.items()
+        if g == goal and key.startswith(CONVENTION_PREFIX)
+    }
+
+
+def _approved(fixes: Fixes, patches: Mapping[str, PatchProposedData], task: str) -> list[Change]:
+    """The goal's patches a review approved (not since beaten in a conflict), of other tasks."""
+    return [
+        Change(d.path, d.before, d.after, d.patch_id)
+        for card in fixes.patches.values()
+        if card.status == "approved"
+        and card.task_id != task
+        and (d := patches.get(card.patch_id)) is not None
+    ]
+
+
 class PatchReviewer(Agent):
     """Reviews the patches of fix tasks (``review.requested`` for the patch-reviewer role)."""
 
@@ -131,21 +152,10 @@ class PatchReviewer(Agent):
     ) -> list[ReviewFinding]:
         """Where the patches drift from the conventions and the goal's approved patches."""
         goal = ctx.event.goal_id
-        store: ContextStore = ctx.view("context")
-        conventions = {
-            key: entry.current.value
-            for (g, key), entry in store.entries.items()
-            if g == goal and key.startswith(CONVENTION_PREFIX)
-        }
         fixes_view: GoalMap[Fixes] = ctx.view("fixes")
         fixes = fixes_view.goals.get(goal) or Fixes(goal_id=goal)
-        others = [
-            Change(d.path, d.before, d.after, d.patch_id)
-            for card in fixes.patches.values()
-            if card.status == "approved"
-            and card.task_id != task
-            and (d := self.patches.get(card.patch_id)) is not None
-        ]
+        conventions = _conventions(ctx.view("context"), goal)
+        others = _approved(fixes, self.patches, task)
         return [
             ReviewFinding(severity="minor", message=f["message"], location=f["location"])
             for p in patches

@@ -9,6 +9,8 @@ from callsheet.events.catalog import (
     ConflictDetectedData,
     ConflictResolved,
     ConflictResolvedData,
+    ContextUpdated,
+    ContextUpdatedData,
     FixedFinding,
     FixEdit,
     PatchProposed,
@@ -24,15 +26,18 @@ from callsheet.events.catalog import (
     TaskResult,
     TaskResultData,
 )
+from callsheet.projections import context as context_projection
 from callsheet.projections import findings as findings_projection
+from callsheet.projections import fixes as fixes_projection
 from callsheet.review.analyzers.tests import failures
 from callsheet.review.coherence import Change, coherence
 from callsheet.review.fix_report import FixLog, render_fixes
 from callsheet.review.fixer import _remedied, _review
 from callsheet.review.integrate import accepted, compose
+from callsheet.review.patch_review import _approved, _conventions
 from callsheet.review.patches import unified
 from callsheet.review.plan import FIXER, PATCH_REVIEWER
-from tests.unit.review_support import Log
+from tests.unit.review_support import GOAL, Log
 
 FIX = SuggestedFix(
     description="fix",
@@ -325,3 +330,58 @@ def test_a_junit_report_gives_each_failure_with_why() -> None:
     )
     assert failures(junit) == {"t::bad": "assert 1 == 2", "t::err": "ImportError"}
     assert failures("") is None and failures("<not xml") is None
+
+
+def test_the_patch_reviewer_holds_a_patch_to_the_conventions_and_the_approved_patches() -> None:
+    log = Log()
+    log.add(
+        ContextUpdated,
+        ContextUpdatedData(
+            key="convention.output", kind="convention", value={"value": "none"}, author="i"
+        ),
+        task=None,
+    )
+    log.add(
+        ContextUpdated,
+        ContextUpdatedData(
+            key="review.inventory", kind="convention", value={"files": 2}, author="i"
+        ),
+        task=None,
+    )
+    base = "x = 1\n"
+    patch_event(log, "fix-bugs", "b-r1", "a.py", base, "x = 1\nlog.info(x)\n", "bugs")
+    review(log, "fix-bugs", "rb1", ["b-r1"], "approved")
+    patch_event(log, "fix-x", "x-r1", "c.py", base, "x = 1\nlog.info(x)\n", "style")
+    review(log, "fix-x", "rx1", ["x-r1"], "changes_requested")
+    patch_event(log, "fix-style", "s-r1", "b.py", base, "x = 1\nprint(x)\n", "style")
+    fixes = fixes_projection.initial()
+    store = context_projection.initial()
+    texts: dict[str, PatchProposedData] = {}
+    for event in log.events:
+        fixes = fixes_projection.fold(fixes, event)
+        store = context_projection.fold(store, event)
+        if isinstance(event, PatchProposed):
+            texts[event.data.patch_id] = event.data
+    conventions = _conventions(store, GOAL)
+    assert conventions == {"convention.output": {"value": "none"}}
+    others = _approved(fixes, texts, "fix-style")
+    assert [o.name for o in others] == ["b-r1"]  # approved, of another task
+    assert _approved(fixes, texts, "fix-bugs") == []
+    (found,) = coherence(Change("b.py", base, "x = 1\nprint(x)\n", "s-r1"), conventions, others)
+    assert (
+        found["location"] == "b.py:2"
+        and "the other approved fixes (b-r1 adds logging)" in (found["message"])
+    )
+    log.add(
+        ConflictDetected,
+        ConflictDetectedData(conflict_id="c", kind="file", parties=["b-r1", "s-r1"], subject="x"),
+        task=None,
+    )
+    log.add(
+        ConflictResolved,
+        ConflictResolvedData(conflict_id="c", resolution="one_wins", decided_by="s", winner="s-r1"),
+        task=None,
+    )
+    for event in log.events[-2:]:
+        fixes = fixes_projection.fold(fixes, event)
+    assert _approved(fixes, texts, "fix-style") == []  # b-r1 lost its conflict
