@@ -30,6 +30,8 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         line_length: Line length it uses (ruff, black or flake8), if it says.
         target_version: Oldest Python it supports, as ruff names it (``py311``).
         max_complexity: Its complexity limit (ruff's mccabe or flake8's), if it says.
+        quote_style: The quote its ruff configuration asks for (``single`` or ``double``:
+            the formatter's ``quote-style``, else flake8-quotes' ``inline-quotes``), if any.
         mypy_config: The file holding its mypy configuration, if any.
         mypy_exclude: The regular expressions of files its mypy configuration leaves out.
         bandit_config: The file holding its bandit configuration, if any.
@@ -43,6 +45,7 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     line_length: int | None = None
     target_version: str | None = None
     max_complexity: int | None = None
+    quote_style: str | None = None
     mypy_config: str | None = None
     mypy_exclude: list[str] = []
     bandit_config: str | None = None
@@ -121,6 +124,19 @@ def _ruff(
     return None, {}
 
 
+def _quote_style(ruff: dict[str, Any], lint: dict[str, Any]) -> str | None:
+    """The quote ruff's formatter or flake8-quotes is configured for (``preserve``: none)."""
+    formatter = ruff.get("format", {})
+    quotes = lint.get("flake8-quotes", ruff.get("flake8-quotes", {}))
+    for said in (
+        formatter.get("quote-style") if isinstance(formatter, dict) else None,
+        quotes.get("inline-quotes") if isinstance(quotes, dict) else None,
+    ):
+        if said in ("single", "double"):
+            return str(said)
+    return None
+
+
 def read_config(root: Path) -> ProjectConfig:
     """Read the project's tool configuration from the files in ``root``."""
     errors: list[str] = []
@@ -187,6 +203,7 @@ def read_config(root: Path) -> ProjectConfig:
         line_length=line_length,
         target_version=target,
         max_complexity=complexity,
+        quote_style=_quote_style(ruff, lint),
         mypy_config=mypy_config,
         mypy_exclude=mypy_exclude,
         bandit_config=bandit_config,

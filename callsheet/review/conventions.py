@@ -6,11 +6,14 @@ project's own habits rather than to a default:
 
 - ``line_length``: what the project's ruff, black or flake8 configuration says,
   else 88 (their default) or, if wider, the width 99 % of the code's lines fit in;
-- ``quotes``: the quote most of its one-line string literals use;
+- ``quotes``: the quote its ruff configuration asks for, else the one most of
+  its one-line string literals use;
 - ``naming``: how many functions are snake_case and classes CapWords;
 - ``target_python``: the oldest Python it supports (configuration, else unknown);
 - ``imports``: absolute or relative imports, ``import x`` or ``from x import y``;
-- ``output``: ``logging`` or ``print`` in its code outside the tests.
+- ``output``: ``logging`` or ``print`` in its code outside the tests;
+- ``strings``: how its code outside the tests formats strings: f-strings,
+  ``str.format`` or ``%``.
 
 Pure functions over the files' texts.
 """
@@ -104,6 +107,32 @@ def _output(trees: Iterable[ast.Module]) -> Counter[str]:
     return found
 
 
+def _strings(trees: Iterable[ast.Module]) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr) and any(
+                isinstance(v, ast.FormattedValue) for v in node.values
+            ):
+                found["f-string"] += 1
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "format"
+                and isinstance(node.func.value, ast.Constant)
+                and isinstance(node.func.value.value, str)
+            ):
+                found["format"] += 1
+            elif (
+                isinstance(node, ast.BinOp)
+                and isinstance(node.op, ast.Mod)
+                and isinstance(node.left, ast.Constant)
+                and isinstance(node.left.value, str)
+            ):
+                found["percent"] += 1
+    return found
+
+
 def _most(counts: Mapping[str, int], *names: str) -> str | None:
     present = [(counts.get(n, 0), n) for n in names]
     best = max(present)
@@ -125,6 +154,7 @@ def conventions(
     quotes = _quotes(texts.values())
     shape = _shape(trees.values())
     output = _output(code)
+    strings = _strings(code)
     names, imports = shape["names"], shape["imports"]
     configured = config.line_length
     measured = _line_length(texts.values())
@@ -138,9 +168,10 @@ def conventions(
             else "ruff's and black's default, or the width 99% of the code's lines fit in",
         },
         "quotes": {
-            "value": _most(quotes, "double", "single") or "double",
+            "value": config.quote_style or _most(quotes, "double", "single") or "double",
             "double": quotes["double"],
             "single": quotes["single"],
+            "source": "the project's configuration" if config.quote_style else "its code",
         },
         "naming": {
             "functions": "snake_case"
@@ -161,5 +192,9 @@ def conventions(
             "value": _most(output, "logging", "print") or "none",
             "logging": output["logging"],
             "print": output["print"],
+        },
+        "strings": {
+            "value": _most(strings, "f-string", "format", "percent") or "none",
+            **{k: strings[k] for k in ("f-string", "format", "percent")},
         },
     }

@@ -5,7 +5,10 @@ the conflicts and their decisions, dropped fix tasks, the integrator's result)
 and its findings. A finding is fixed when a patch the combined patch holds
 names it; every other verified finding of a perspective that had a fix task is
 listed under "Not fixed" with the reason: no tool fix for its rule, its fix
-refused by review, lost in a conflict, dropped, or left out of the merge.
+refused by review, lost in a conflict, dropped, or left out of the merge. A
+fix whose review found it drifting from the project's conventions in a way no
+tool fixes safely (the fixer leaves such a file alone) is "not fixed: drift …",
+with the review's words about that file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from callsheet.events.catalog import (
     ConflictDetected,
     ConflictResolved,
+    ReviewCompleted,
     TaskAssigned,
     TaskCancelled,
     TaskResult,
@@ -25,6 +29,7 @@ from callsheet.events.envelope import Event
 from callsheet.projections import fixes as fixes_projection
 from callsheet.projections.findings import Findings
 from callsheet.projections.fixes import Fixes
+from callsheet.review.coherence import is_drift, remedy
 from callsheet.review.plan import FIXER, INTEGRATE_TASK
 
 __all__ = ["FixLog", "render_fixes"]
@@ -39,6 +44,8 @@ class FixLog:
     fix_tasks: dict[str, list[str]] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
     merged: dict[str, Any] | None = None
+    said: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Each review's findings, by review id and the file they are about."""
 
     def feed(self, event: Event) -> None:
         """Fold one event of the goal."""
@@ -58,6 +65,11 @@ class FixLog:
             self.conflicts[event.data.conflict_id].update(
                 resolution=event.data.resolution, notes=event.data.notes
             )
+        elif isinstance(event, ReviewCompleted) and event.data.review_id in self.fixes.reviews:
+            by_file: dict[str, list[str]] = {}
+            for f in event.data.findings:
+                by_file.setdefault((f.location or "").split(":", 1)[0], []).append(f.message)
+            self.said[event.data.review_id] = by_file
         elif isinstance(event, TaskResult) and event.task_id == INTEGRATE_TASK:
             output = event.data.output
             self.merged = dict(output) if isinstance(output, dict) else {}
@@ -77,8 +89,14 @@ def _why_not(log: FixLog, finding: str, has_fix: bool) -> str:
         if card.status == "lost":
             return f"lost a conflict: {card.reason}"
         if card.status == "changes_requested":
+            said = log.said.get(card.review_id or "", {}).get(card.path, [])
+            stuck = [m for m in said if is_drift(m) and remedy(m) is None]
+            if stuck:
+                return "not fixed: " + "; ".join(stuck)
             dropped = log.dropped.get(card.task_id)
-            return dropped or f"its review asked for changes: {card.reason}"
+            # The review's words about this file, not those about the task's other files.
+            words = "; ".join(said) if said else card.reason
+            return dropped or f"its review asked for changes: {words}"
     if cards:
         return "its fix was not merged"
     if not has_fix:
@@ -103,10 +121,14 @@ def render_fixes(log: FixLog, state: Findings, root: str, patch_name: str) -> li
             "--apply`)."
         )
     elif files:
+        said = merged.get("failures") or {}
         why = "; ".join(
             [
                 *merged.get("problems", []),
-                *(f"{t} now fails" for t in merged.get("new_failures", [])),
+                *(
+                    f"{t} now fails" + (f": {said[t]}" if said.get(t) else "")
+                    for t in merged.get("new_failures", [])
+                ),
             ]
         )
         out.append(

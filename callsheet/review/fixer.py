@@ -6,9 +6,13 @@ user's files; each changed file becomes a ``patch.proposed`` with its text befor
 and after. A task sent back by its review (``review`` in the inputs, round 2 and
 on) changes what it makes: a fix that brought new problems is made with the safe
 fixes only, and one that broke the project's formatting is formatted with the
-project's own settings. A task made again on top of another fix (a conflict
-lost, a priority held) names that fix (``rebase_on``: patch ids) and starts from
-the text it makes, read from the log.
+project's own settings. One that drifts from the project's conventions gets
+what the coherence finding names (a ruff rule with its setting, e.g. ``Q000``
+with the project's quote, or ``ruff format``); a drift no tool fixes safely
+leaves the file as it was, so it ends as not fixed instead of coming back. A
+task made again on top of another fix (a conflict lost, a priority held) names
+that fix (``rebase_on``: patch ids) and starts from the text it makes, read
+from the log.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +36,7 @@ from callsheet.events.catalog import (
 )
 from callsheet.projections import findings as findings_projection
 from callsheet.review.analyzers.ruff import Ruff
+from callsheet.review.coherence import is_drift, remedy
 from callsheet.review.inventory import decode_source
 from callsheet.review.patches import unified
 from callsheet.review.plan import FIXER
@@ -80,30 +86,56 @@ def _review(given: Any) -> dict[str, list[str]]:
     return found
 
 
+@dataclass
+class _Remedies:
+    """What a review's words add to a round, by file."""
+
+    rules: dict[str, set[str]] = field(default_factory=dict)
+    settings: dict[str, set[str]] = field(default_factory=dict)
+    styled: set[str] = field(default_factory=set)
+    left: dict[str, str] = field(default_factory=dict)
+
+
 def _remedied(
     fixable: list[FindingReportedData], review: dict[str, list[str]]
-) -> tuple[list[FindingReportedData], dict[str, set[str]]]:
-    """What to fix this round, as the review said of each file, and ruff rules to add.
+) -> tuple[list[FindingReportedData], _Remedies]:
+    """What to fix this round, as the review said of each file, and what to add to it.
 
-    A file whose fix fixed nothing is left alone. One whose fix brought a problem
-    that a ruff rule names (UP031's fix brings UP032) gets that rule's fixes too;
-    one whose fix brought another problem (a type error) gets only the fixes ruff
-    calls safe. The other files get the same fixes as before.
+    A file whose fix fixed nothing is left alone, and so is one whose fix drifts
+    from the project's conventions in a way no tool fixes safely. One whose fix
+    brought a problem that a ruff rule names (UP031's fix brings UP032), or a
+    drift a ruff rule fixes (Q000 with the project's quote), gets that rule's
+    fixes too; a drift ``ruff format`` fixes is formatted; a fix that brought
+    another problem (a type error) gets only the fixes ruff calls safe. The other
+    files get the same fixes as before.
     """
     kept = []
-    extra: dict[str, set[str]] = {}
+    found = _Remedies()
     for finding in fixable:
-        said = review.get(finding.path, [])
+        path = finding.path
+        said = review.get(path, [])
         if any("fixes none" in m for m in said):
+            continue
+        drift = {m: remedy(m) for m in said if is_drift(m)}
+        stuck = [m for m, fix in drift.items() if fix is None]
+        if stuck:
+            found.left[path] = stuck[0]
             continue
         brought = [_BROUGHT.match(m) for m in said if m.startswith("the fix brings")]
         rules = {m.group(1) for m in brought if m is not None}
         if len(rules) < len(brought) and _unsafe(finding):
             continue  # a problem no ruff rule fixes: only what is safe
+        for fix in drift.values():
+            if fix is not None and fix.rule is not None:
+                rules.add(fix.rule)
+                if fix.setting:
+                    found.settings.setdefault(path, set()).add(fix.setting)
+            if fix is not None and fix.format:
+                found.styled.add(path)
         if rules:
-            extra.setdefault(finding.path, set()).update(rules)
+            found.rules.setdefault(path, set()).update(rules)
         kept.append(finding)
-    return kept, extra
+    return kept, found
 
 
 def _rationale(
@@ -173,13 +205,14 @@ class FixerWorker(Agent):
         round_ = int(event.data.attempt)
         review = _review(inputs.get("review", []))
         fixable = await self._fixable(ctx, inputs)
-        extra: dict[str, set[str]] = {}
+        remedies = _Remedies()
         if round_ > 1:
-            fixable, extra = _remedied(fixable, review)
+            fixable, remedies = _remedied(fixable, review)
+        extra = remedies.rules
         if not fixable:
             return TaskResultData(
                 worker=self.name,
-                output={"patches": [], "round": round_},
+                output={"patches": [], "round": round_, "left": remedies.left},
                 summary="nothing the tools can fix"
                 + (" that its review did not refuse" if round_ > 1 else ""),
             )
@@ -209,11 +242,14 @@ class FixerWorker(Agent):
                 ),
                 unsafe=unsafe,
                 base={p: t for p, t in base.items() if p in paths},
+                settings=sorted({s for p in paths for s in remedies.settings.get(p, ())}),
             )
             run, said = await call_tool(ctx, invocation)
             after.update({p: run.outputs.get(p) for p in paths})
             evidence.update(dict.fromkeys(paths, said))
-        styled_files = sorted(p for p in files if "formatting" in " ".join(review.get(p, [])))
+        styled_files = sorted(
+            p for p in files if p in remedies.styled or "formatting" in " ".join(review.get(p, []))
+        )
         if styled_files:
             texts = {p: t for p in styled_files if (t := after.get(p)) is not None}
             styled, _ = await call_tool(ctx, ruff.format_invocation(job_from(inputs, files), texts))
@@ -263,7 +299,7 @@ class FixerWorker(Agent):
         await ctx.flush()
         return TaskResultData(
             worker=self.name,
-            output={"patches": made, "round": round_, "rules": rules},
+            output={"patches": made, "round": round_, "rules": rules, "left": remedies.left},
             summary=f"{len(made)} patches ({', '.join(rules)})"
             if made
             else "the fixes change nothing",

@@ -9,7 +9,9 @@ the reason. Then, in private copies of the tree: syntax and pyflakes on each fix
 file (a file where anything new appears, invalid Python above all, keeps its
 original text, its fixes left out with the problem), ``git apply`` of the combined
 patch (it must make exactly the composed texts), and the project's own tests
-(holding the test-suite lease; a test that passed before must pass after). The
+(holding the test-suite lease; a test that passed before must pass after, and
+each that does not is named with the first line of why; a suite that cannot run
+on the merged tree is a problem, said with pytest's own words). The
 combined patch (paths relative to the root, as ``git -C ROOT apply`` takes it) is
 the task's artifact.
 """
@@ -36,7 +38,7 @@ from callsheet.events.catalog import (
 )
 from callsheet.events.envelope import Event
 from callsheet.review.analyzers.ruff import Ruff, diagnostics
-from callsheet.review.analyzers.tests import Pytest, failed_tests
+from callsheet.review.analyzers.tests import Pytest, failed_tests, failures
 from callsheet.review.conflicts import rank_perspective
 from callsheet.review.patches import merge, unified
 from callsheet.review.plan import INTEGRATOR, PATCH_NAME, PATCH_REVIEWER
@@ -153,14 +155,27 @@ class Integrator(Agent):
 
     async def _tests(
         self, ctx: WorkContext, inputs: dict[str, Any], overlay: Mapping[str, str]
-    ) -> set[str]:
+    ) -> tuple[dict[str, str], str | None]:
+        """The tests that fail (with why), or why the suite could not run."""
         job = job_from(inputs, [*inputs.get("test_files", [])])
         invocation = Pytest().invocation(job)
         if invocation is None:
-            return set()
-        async with exclusive(ctx, "test-suite", job.root):
-            run, _ = await call_tool(ctx, invocation.with_overlay(overlay))
-        return failed_tests(run.outputs.get("junit") or "")
+            return {}, None
+        where = "the merged tree" if overlay else "the original tree"
+        try:
+            async with exclusive(ctx, "test-suite", job.root):
+                run, _ = await call_tool(ctx, invocation.with_overlay(overlay))
+        except ToolError as exc:
+            return {}, f"the project's tests could not run on {where}: {exc}"
+        found = failures(run.outputs.get("junit") or "")
+        if found is None or run.exit_code not in (0, 1, 2):
+            tail = (run.stderr.strip() or run.stdout.strip()).splitlines()[-3:]
+            return {}, (
+                f"the project's tests could not run on {where} (pytest exit {run.exit_code}"
+                + (f": {' / '.join(tail)}" if tail else "")
+                + ")"
+            )[:2000]
+        return found, None
 
     async def _syntax(
         self, ctx: WorkContext, inputs: dict[str, Any], composed: Composed
@@ -218,6 +233,7 @@ class Integrator(Agent):
         composed = compose(patches)
         problems: list[str] = []
         new_failures: list[str] = []
+        why_failed: dict[str, str] = {}
         if composed.changed:
             try:
                 for path, found in (await self._syntax(ctx, inputs, composed)).items():
@@ -230,9 +246,14 @@ class Integrator(Agent):
             if inputs.get("test_files") and not problems:
                 baseline = _failures_before(events)
                 if baseline is None:
-                    baseline = await self._tests(ctx, inputs, {})
-                after = await self._tests(ctx, inputs, {p: composed.text[p] for p in changed})
-                new_failures = sorted(after - baseline)
+                    before_run, _ = await self._tests(ctx, inputs, {})
+                    baseline = set(before_run)
+                after, broken = await self._tests(
+                    ctx, inputs, {p: composed.text[p] for p in changed}
+                )
+                problems += [broken] if broken else []
+                new_failures = sorted(set(after) - baseline)
+                why_failed = {t: after[t] for t in new_failures}
         verified = bool(changed) and not problems and not new_failures
         diff = composed.diff()
         digest = "sha256:" + hashlib.sha256(diff.encode()).hexdigest()
@@ -246,7 +267,7 @@ class Integrator(Agent):
                 f"{len(composed.applied)} fixes in {len(changed)} files; "
                 + ("verified" if verified else "not verified"),
             )
-        why = "; ".join([*problems, *(f"{t} now fails" for t in new_failures)])
+        why = "; ".join([*problems, *(f"{t} now fails: {why_failed[t]}" for t in new_failures)])
         return TaskResultData(
             worker=self.name,
             output={
@@ -256,6 +277,7 @@ class Integrator(Agent):
                 "left_out": composed.left_out,
                 "problems": problems,
                 "new_failures": new_failures,
+                "failures": why_failed,
                 "patch_digest": digest if diff else None,
             },
             summary=(

@@ -7,12 +7,16 @@ mypy on both (a fix that breaks an annotation is caught here). It approves a pat
 fixes what it says and brings nothing new; it asks for changes (the findings go
 back to the fixer in a new assignment) when the fix brings a problem the file
 did not have, breaks the project's formatting (coherence with its conventions),
-or fixes nothing it claims to.
+or fixes nothing it claims to. The lines a patch adds are also held to the
+project's conventions (read from the shared context, ``convention.*``) and to
+the goal's patches approved before it (``coherence``): drift is a finding too,
+naming what fixes it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from callsheet.agents import Agent, HandlerContext, on
@@ -27,9 +31,14 @@ from callsheet.events.catalog import (
     TaskAssigned,
 )
 from callsheet.events.envelope import Event
+from callsheet.projections._common import GoalMap
+from callsheet.projections.context import ContextStore
+from callsheet.projections.fixes import Fixes
 from callsheet.review.analyzers.base import Job
 from callsheet.review.analyzers.mypy import Mypy, type_errors
 from callsheet.review.analyzers.ruff import Ruff, diagnostics
+from callsheet.review.coherence import Change, coherence
+from callsheet.review.conventions import CONVENTION_PREFIX
 from callsheet.review.plan import FIXER, PATCH_REVIEWER
 from callsheet.review.workers import job_from
 
@@ -82,12 +91,33 @@ def judge_patch(
     return problems
 
 
+def _conventions(store: ContextStore, goal: str) -> dict[str, Any]:
+    """The goal's ``convention.*`` entries of the shared context, by key."""
+    return {
+        key: entry.current.value
+        for (g, key), entry in store.entries.items()
+        if g == goal and key.startswith(CONVENTION_PREFIX)
+    }
+
+
+def _approved(fixes: Fixes, patches: Mapping[str, PatchProposedData], task: str) -> list[Change]:
+    """The goal's patches a review approved (not since beaten in a conflict), of other tasks."""
+    return [
+        Change(d.path, d.before, d.after, d.patch_id)
+        for card in fixes.patches.values()
+        if card.status == "approved"
+        and card.task_id != task
+        and (d := patches.get(card.patch_id)) is not None
+    ]
+
+
 class PatchReviewer(Agent):
     """Reviews the patches of fix tasks (``review.requested`` for the patch-reviewer role)."""
 
     kind = "reviewer"
     role: ClassVar[str | None] = PATCH_REVIEWER
     durable: ClassVar[str | None] = "patch-reviewer"
+    views: ClassVar[tuple[str, ...]] = ("context", "fixes")
 
     def __init__(self, name: str | None = None) -> None:
         """Create it."""
@@ -116,6 +146,26 @@ class PatchReviewer(Agent):
             for path in texts:
                 found[path] += type_errors(typed_run, job.root, path)
         return found, dict(styled.outputs)
+
+    def _drift(
+        self, ctx: HandlerContext, task: str, patches: list[PatchProposedData], formatted: set[str]
+    ) -> list[ReviewFinding]:
+        """Where the patches drift from the conventions and the goal's approved patches."""
+        goal = ctx.event.goal_id
+        fixes_view: GoalMap[Fixes] = ctx.view("fixes")
+        fixes = fixes_view.goals.get(goal) or Fixes(goal_id=goal)
+        conventions = _conventions(ctx.view("context"), goal)
+        others = _approved(fixes, self.patches, task)
+        return [
+            ReviewFinding(severity="minor", message=f["message"], location=f["location"])
+            for p in patches
+            for f in coherence(
+                Change(p.path, p.before, p.after, p.patch_id),
+                conventions,
+                others,
+                formatted=p.path in formatted,
+            )
+        ]
 
     @on()
     async def review(self, event: ReviewRequested, ctx: HandlerContext) -> None:
@@ -150,6 +200,8 @@ class PatchReviewer(Agent):
                         old_styled.get(p.path) == p.before,
                         new_styled.get(p.path) == p.after,
                     )
+                formatted = {p.path for p in patches if old_styled.get(p.path) == p.before}
+                findings += self._drift(ctx, event.task_id, patches, formatted)
         ctx.emit(
             ReviewCompleted,
             ReviewCompletedData(

@@ -144,3 +144,55 @@ def test_apply_takes_paths_relative_to_the_root_inside_a_repository(tmp_path: Pa
     patch_file.write_text(unified("shop/cart.py", IMPORTS, fixed))
     assert apply_patch(tree, patch_file) is None
     assert (tree / "shop/cart.py").read_text() == fixed
+
+
+async def integrate(store: EventStore, tree: Path, edits: dict[str, tuple[str, str]]) -> TaskResult:
+    """Approve one style patch per edited file, and integrate them with the tests."""
+    ids = []
+    for n, (path, (before, after)) in enumerate(sorted(edits.items())):
+        ids.append(f"s-r1-{n}")
+        await store.append(patch("fix-style", ids[-1], path, before, after, "style"))
+    await approve(store, "fix-style", ids)
+    inputs = {
+        "root": str(tree),
+        "fix_tasks": ["fix-style"],
+        "files": sorted(edits),
+        "test_files": ["tests/test_m.py"],
+    }
+    await store.append(assigned("integrate", role=INTEGRATOR, inputs=inputs, lease_seconds=60))
+    async with AgentRuntime(store, [Integrator("integrator-1")]):
+        (result,) = await wait_for_type(store, "task.result", task="integrate", timeout=120)
+    assert isinstance(result, TaskResult)
+    return result
+
+
+TESTED = {
+    "m.py": "def f():\n    return 1\n",
+    "tests/test_m.py": "from m import f\n\n\ndef test_f():\n    assert f() == 1\n",
+}
+
+
+async def test_a_test_the_merge_breaks_is_named_with_why(store: EventStore, tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree", TESTED)
+    result = await integrate(store, tree, {"m.py": (TESTED["m.py"], "def f():\n    return 2\n")})
+    output = result.data.output
+    assert output["verified"] is False
+    (name,) = output["new_failures"]
+    assert name.endswith("test_f") and "assert 2 == 1" in output["failures"][name]
+    assert f"{name} now fails: " in result.data.summary and "assert 2 == 1" in result.data.summary
+
+
+async def test_a_suite_that_cannot_run_on_the_merged_tree_is_not_verified(
+    store: EventStore, tmp_path: Path
+) -> None:
+    files = {**TESTED, "tests/conftest.py": "X = 1\n"}
+    tree = make_tree(tmp_path / "tree", files)
+    broken = "X = 1\nraise RuntimeError('conftest broken')\n"
+    result = await integrate(
+        store, tree, {"tests/conftest.py": (files["tests/conftest.py"], broken)}
+    )
+    output = result.data.output
+    assert output["verified"] is False and output["new_failures"] == []
+    (problem,) = output["problems"]
+    assert problem.startswith("the project's tests could not run on the merged tree (pytest exit")
+    assert "conftest broken" in problem, problem

@@ -142,13 +142,23 @@ class Ruff(Analyzer):
         return Invocation("ruff", tuple(args), job.root, timeout=job.timeout)
 
     def fix_invocation(
-        self, job: Job, rules: Sequence[str], *, unsafe: bool, base: Mapping[str, str]
+        self,
+        job: Job,
+        rules: Sequence[str],
+        *,
+        unsafe: bool,
+        base: Mapping[str, str],
+        settings: Sequence[str] = (),
     ) -> Invocation:
         """Ruff's own fixes of these rules, applied in a private copy (``base`` written first).
 
-        The fixed files come back as the run's outputs, by path.
+        ``settings`` are ruff settings the rules need (``lint.flake8-quotes.inline-quotes =
+        'single'``), given over the project's. The fixed files come back as the run's
+        outputs, by path.
         """
         args = [*self._args(job, sorted(set(rules))), "--fix"]
+        for setting in settings:
+            args += ["--config", setting]
         if unsafe:
             args.append("--unsafe-fixes")
         return Invocation(

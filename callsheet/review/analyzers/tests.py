@@ -24,6 +24,7 @@ __all__ = [
     "LOW_COVERAGE",
     "Pytest",
     "failed_tests",
+    "failures",
 ]
 
 FAILURE_RULE = "test-failure"
@@ -52,19 +53,32 @@ def _ranges(lines: Sequence[int]) -> str:
     return ", ".join(out[:8]) + (", ..." if len(out) > 8 else "")
 
 
-def failed_tests(junit: str) -> set[str]:
-    """``classname::name`` of the tests a JUnit report says failed or errored (none: unreadable)."""
+def failures(junit: str) -> dict[str, str] | None:
+    """Each test a JUnit report says failed or errored (``classname::name``), with why.
+
+    Why is the first line of the failure's message (its type when it has none).
+    None when the report is empty or unreadable: the tests did not run.
+    """
     try:
         suite = ET.fromstring(junit) if junit.strip() else None
     except ET.ParseError:
-        return set()
+        return None
     if suite is None:
-        return set()
-    return {
-        f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-        for case in suite.iter("testcase")
-        if any(child.tag in ("failure", "error") for child in case)
-    }
+        return None
+    found: dict[str, str] = {}
+    for case in suite.iter("testcase"):
+        problem = next((c for c in case if c.tag in ("failure", "error")), None)
+        if problem is None:
+            continue
+        name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        said = (problem.get("message") or problem.get("type") or problem.tag).strip()
+        found[name] = said.splitlines()[0][:500] if said else problem.tag
+    return found
+
+
+def failed_tests(junit: str) -> set[str]:
+    """``classname::name`` of the tests a JUnit report says failed or errored (none: unreadable)."""
+    return set(failures(junit) or {})
 
 
 class Pytest(Analyzer):
