@@ -266,7 +266,9 @@ class FixingSupervisor(Supervisor):
             return True
         if card.status != "done":
             return False
-        patches = fixes.of_task(task)
+        # Only approved patches are merged and checked by the detector: a round that
+        # made nothing leaves the last round's sent-back patches, which wait for no one.
+        patches = [p for p in fixes.of_task(task) if p.status == "approved"]
         if not patches:
             return True
         entry = current(store, board.goal_id, CHECKED_PREFIX + task)

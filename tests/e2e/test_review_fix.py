@@ -268,3 +268,19 @@ def test_bad_fix_options_are_one_line_errors(env: dict[str, str], tmp_path: Path
     assert out.returncode == 2 and "--patch" in out.stderr and "is a folder" in out.stderr
     out = cli(env, "review", str(tree), "--fix", "--max-review-rounds", "0", cwd=tmp_path)
     assert out.returncode == 2 and "--max-review-rounds" in out.stderr
+
+
+def test_a_fix_whose_last_round_makes_nothing_does_not_hold_the_merge(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # On the shop, one task per perspective: fix-bugs' B006 fix is sent back (mypy refuses
+    # it), and its second round makes nothing. The merge waited for that sent-back patch
+    # to be checked, forever.
+    shop = Path(__file__).parents[2] / "examples" / "review" / "shop"
+    run = cli(
+        env, "review", str(shop), "--fix", "--split", "perspective", "--no-progress",
+        cwd=tmp_path, timeout=400,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "fix-bugs" in (tmp_path / "callsheet-review.md").read_text()
+    assert (tmp_path / "callsheet-review.patch").read_text().startswith("--- a/")
