@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 import nats.errors
 import pytest
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from callsheet.events.catalog import GoalSubmitted, GoalSubmittedData
+from callsheet.events.catalog import (
+    ContextUpdated,
+    ContextUpdatedData,
+    GoalSubmitted,
+    GoalSubmittedData,
+)
 from callsheet.events.codec import encode
 from callsheet.events.store import EventStore
 from callsheet.ingress.gatekeeper import Gatekeeper, dead_letter_stream, ingress_stream
@@ -111,15 +119,134 @@ async def test_oversize_body_is_refused_at_the_door(
     assert await store.stream_last_seq() == 0
 
 
+async def ask(nc: Client, subject: str, body: bytes) -> dict[str, Any]:
+    answer: dict[str, Any] = msgspec.json.decode((await nc.request(subject, body, 5)).data)
+    return answer
+
+
 async def test_request_reply_endpoint_answers(
     nc: Client, store: EventStore, keeper: Gatekeeper
 ) -> None:
     good = sample("sync")
-    answer = msgspec.json.decode((await nc.request(keeper.api_subject, encode(good), 5)).data)
+    api = f"{keeper.api_subject}.svc"  # the producer's own request subject
+    answer = await ask(nc, api, encode(good))
     assert answer == {"id": good.id, "seq": 1, "duplicate": False}
-    again = msgspec.json.decode((await nc.request(keeper.api_subject, encode(good), 5)).data)
+    again = await ask(nc, api, encode(good))
     assert again["duplicate"] is True
-    bad = msgspec.json.decode((await nc.request(keeper.api_subject, b"{}", 5)).data)
+    bad = await ask(nc, api, b"{}")
     assert bad["field"] == "$.type"
     assert "required" in bad["error"]
+    # The bare subject names no producer: answered, refused, nothing stored.
+    anonymous = await ask(nc, keeper.api_subject, encode(sample("anonymous")))
+    assert anonymous["field"] == "$.producer" and "names no producer" in anonymous["error"]
     assert await store.stream_last_seq() == 1
+
+
+def hostile_bodies() -> dict[str, bytes]:
+    """Bodies that crashed or looped the gatekeeper before: valid JSON, schema-valid shapes."""
+    emoji = encode(
+        GoalSubmitted.new(
+            data=GoalSubmittedData(title="t"), goal_id="\U0001f600" * 65, producer="svc"
+        )
+    )
+    note = ContextUpdated.new(
+        data=ContextUpdatedData(key="k", kind="note", value=1, author="svc"),
+        goal_id="g1",
+        producer="svc",
+    )
+    deep = encode(note).replace(b'"value":1', b'"value":' + b"[" * 1000 + b"]" * 1000)
+    assert deep != encode(note)
+    return {"emoji_id": emoji, "deep_nesting": deep}
+
+
+@pytest.mark.parametrize("name", ["emoji_id", "deep_nesting"])
+async def test_hostile_bodies_are_dead_lettered_and_the_gatekeeper_lives_on(
+    nc: Client, store: EventStore, keeper: Gatekeeper, name: str
+) -> None:
+    body = hostile_bodies()[name]
+    js = nc.jetstream()
+    await js.publish(f"{store.config.root}.in.svc", body)
+    good = sample("after the poison")
+    await js.publish(f"{store.config.root}.in.svc", encode(good))
+    await assert_eventually(
+        lambda: keeper.stats.accepted == 1 and keeper.stats.dead_lettered == 1,
+        message="the gatekeeper did not survive the hostile body",
+    )
+    assert [s.event async for s in store.read()] == [good]
+    (record,) = await dead_letters(nc, store)
+    assert record.reason == "invalid_event"
+    assert ("over the limit of 128 bytes" if name == "emoji_id" else "nested too deeply") in (
+        record.error
+    )
+    # The api answers too, with the same refusal.
+    answer = await ask(nc, f"{keeper.api_subject}.svc", body)
+    assert answer["error"] == record.error
+    assert await store.stream_last_seq() == 1
+
+
+@contextlib.asynccontextmanager
+async def running(gate: Gatekeeper) -> AsyncIterator[Gatekeeper]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(gate.run(ready=ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield gate
+    finally:
+        gate.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_restarted_gatekeeper_gets_past_a_poison_message(
+    nc: Client, store: EventStore
+) -> None:
+    root = store.config.root
+    js = nc.jetstream()
+    try:
+        async with running(Gatekeeper(nc, store)) as first:
+            await js.publish(f"{root}.in.svc", hostile_bodies()["emoji_id"])
+            await assert_eventually(lambda: first.stats.dead_lettered == 1)
+        good = sample("after a restart")
+        async with running(Gatekeeper(nc, store)) as second:
+            await js.publish(f"{root}.in.svc", encode(good))
+            await assert_eventually(lambda: second.stats.accepted == 1)
+            assert second.stats.dead_lettered == 0  # the poison was settled once, for good
+        assert [s.event async for s in store.read()] == [good]
+    finally:
+        for config in (ingress_stream(root), dead_letter_stream(root)):
+            assert config.name is not None
+            await js.delete_stream(config.name)
+
+
+async def test_a_message_delivered_too_often_is_dead_lettered_not_retried(
+    nc: Client, store: EventStore
+) -> None:
+    """As if it had killed gatekeepers mid-handling: its deliveries are bounded."""
+    root = store.config.root
+    js = nc.jetstream()
+    gate = Gatekeeper(nc, store, max_deliveries=3)
+    await gate.ensure_streams()
+    try:
+        killer = sample("kills gatekeepers")
+        await js.publish(f"{root}.in.svc", encode(killer))
+        sub = await js.pull_subscribe(
+            f"{root}.in.>",
+            durable="gatekeeper",
+            stream=ingress_stream(root).name,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1),
+        )
+        for _ in range(3):  # three gatekeepers took it and died before settling it
+            (msg,) = await sub.fetch(1, timeout=5)
+            await msg.nak()
+        await sub.unsubscribe()
+        good = sample("next")
+        await js.publish(f"{root}.in.svc", encode(good))
+        async with running(gate):
+            await assert_eventually(lambda: gate.stats.accepted == 1)
+            await assert_eventually(lambda: gate.stats.dead_lettered == 1)
+        assert [s.event async for s in store.read()] == [good]
+        (record,) = await dead_letters(nc, store)
+        assert record.reason == "redelivered" and "4 times" in record.error
+    finally:
+        for config in (ingress_stream(root), dead_letter_stream(root)):
+            assert config.name is not None
+            await js.delete_stream(config.name)
