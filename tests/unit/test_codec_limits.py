@@ -24,9 +24,11 @@ from callsheet.events.subjects import encode_token
 EMOJI = "\U0001f600"  # four UTF-8 bytes
 
 
-def goal(goal_id: str = "g", **fields: str) -> GoalSubmitted:
+def goal(goal_id: str = "g", requested_by: str | None = None) -> GoalSubmitted:
     return GoalSubmitted.new(
-        data=GoalSubmittedData(title="t", **fields), goal_id=goal_id, producer="svc"
+        data=GoalSubmittedData(title="t", requested_by=requested_by),
+        goal_id=goal_id,
+        producer="svc",
     )
 
 
