@@ -37,6 +37,7 @@ from callsheet.events.envelope import Event
 
 __all__ = [
     "EXTERNAL_TYPES",
+    "POLICY_ENV",
     "Policy",
     "PolicyError",
     "ProducerRules",
@@ -47,6 +48,10 @@ EXTERNAL_TYPES: Final = frozenset(
     {"goal.submitted", "goal.scope_changed", "aggregate.recorded", "context.updated"}
 )
 """What an external service may publish by default: a requester's events only."""
+
+
+POLICY_ENV: Final = "CALLSHEET_POLICY"
+"""Environment variable naming the policy file of ``callsheet gatekeeper`` and ``serve``."""
 
 
 class PolicyError(ValueError):
@@ -188,6 +193,16 @@ class Policy:
         except (OSError, UnicodeDecodeError) as exc:
             raise PolicyError(f"cannot read policy file {path}: {exc}") from None
         return cls.parse(text, source=str(path))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Policy:
+        """The policy file named by ``CALLSHEET_POLICY``, or the default policy.
+
+        Raises:
+            PolicyError: The file cannot be read or is not a valid policy.
+        """
+        path = environ.get(POLICY_ENV, "").strip()
+        return cls.load(path) if path else cls()
 
 
 def _rules(raw: Any, where: str) -> ProducerRules:

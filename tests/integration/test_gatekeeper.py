@@ -5,23 +5,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from callsheet.broker.process import NatsServerProcess
 from callsheet.events.catalog import (
     ContextUpdated,
     ContextUpdatedData,
+    GoalAccepted,
+    GoalAcceptedData,
+    GoalCompleted,
+    GoalCompletedData,
     GoalSubmitted,
     GoalSubmittedData,
+    TaskProgress,
+    TaskProgressData,
 )
-from callsheet.events.codec import encode
+from callsheet.events.codec import decode, encode
 from callsheet.events.store import EventStore
+from callsheet.events.stream import StoreConfig
 from callsheet.ingress.gatekeeper import Gatekeeper, dead_letter_stream, ingress_stream
+from callsheet.ingress.policy import Policy, ProducerRules
 from callsheet.ingress.records import DeadLetter
 from tests.support import assert_eventually
 
@@ -250,3 +261,151 @@ async def test_a_message_delivered_too_often_is_dead_lettered_not_retried(
         for config in (ingress_stream(root), dead_letter_stream(root)):
             assert config.name is not None
             await js.delete_stream(config.name)
+
+
+async def test_crew_events_and_another_producers_name_are_forbidden(
+    nc: Client, store: EventStore, keeper: Gatekeeper
+) -> None:
+    """An external service cannot finish, accept or plan goals; nor speak for someone else."""
+    root = store.config.root
+    js = nc.jetstream()
+    completed = GoalCompleted.new(
+        data=GoalCompletedData(outcome="succeeded"), goal_id="g1", producer="svc"
+    )
+    accepted = GoalAccepted.new(data=GoalAcceptedData(supervisor="s"), goal_id="g1", producer="svc")
+    impostor = sample("in another's name")  # producer "svc", published under "mallory"
+    good = sample("allowed")
+    await js.publish(f"{root}.in.svc", encode(completed))
+    await js.publish(f"{root}.in.svc.any.tokens", encode(accepted))
+    await js.publish(f"{root}.in.mallory", encode(impostor))
+    await js.publish(f"{root}.in.svc", encode(good))
+    await assert_eventually(lambda: keeper.stats.accepted == 1 and keeper.stats.forbidden == 3)
+    assert [s.event async for s in store.read()] == [good]
+    records = await dead_letters(nc, store)
+    assert [(r.reason, r.field) for r in records] == [
+        ("forbidden", "$.type"),
+        ("forbidden", "$.type"),
+        ("forbidden", "$.producer"),
+    ]
+    assert "may not publish goal.completed" in records[0].error
+    answer = await ask(nc, f"{keeper.api_subject}.svc", encode(completed))
+    assert answer["field"] == "$.type" and "goal.completed" in answer["error"]
+    answer = await ask(nc, f"{keeper.api_subject}.mallory", encode(sample("api impostor")))
+    assert answer["field"] == "$.producer"
+    assert await store.stream_last_seq() == 1
+
+
+async def test_a_policy_file_widens_one_producer(
+    nc: Client, store: EventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('[producers.ops]\ntypes = ["goal.*"]\ngoals = ["ops-*"]\n')
+    root = store.config.root
+    gate = Gatekeeper(nc, store, policy=Policy.load(path))
+    done = GoalCompleted.new(
+        data=GoalCompletedData(outcome="failed"), goal_id="ops-1", producer="ops"
+    )
+    elsewhere = GoalCompleted.new(
+        data=GoalCompletedData(outcome="failed"), goal_id="sales-1", producer="ops"
+    )
+    try:
+        async with running(gate):
+            assert (await ask(nc, f"{root}.api.publish.ops", encode(done)))["seq"] == 1
+            refused = await ask(nc, f"{root}.api.publish.ops", encode(elsewhere))
+            assert refused["field"] == "$.goal_id"
+    finally:
+        for config in (ingress_stream(root), dead_letter_stream(root)):
+            assert config.name is not None
+            with contextlib.suppress(Exception):
+                await nc.jetstream().delete_stream(config.name)
+    assert [s.event async for s in store.read()] == [done]
+
+
+BROKER_USERS = """
+authorization { users = [
+  { user: admin, password: pw-admin }
+  { user: billing, password: pw-billing, permissions: {
+      publish: { allow: ["pk.in.billing.>", "pk.api.publish.billing"] }
+      subscribe: { allow: ["_INBOX.>"] } } }
+] }
+"""
+
+
+async def test_the_broker_binds_the_subject_to_the_user(tmp_path: Path) -> None:
+    """With one user per producer, a producer can only publish under its own name."""
+    config = tmp_path / "server.conf"
+    config.write_text(BROKER_USERS)
+    proc = NatsServerProcess(store_dir=tmp_path / "store", config_file=config)
+    proc.start()
+    try:
+        admin = await nats.connect(proc.url, user="admin", password="pw-admin")
+        billing = await nats.connect(
+            proc.url, user="billing", password="pw-billing", error_cb=_ignore
+        )
+        store = await EventStore.open(admin, StoreConfig(stream="PK_EVENTS", root="pk"))
+        gate = Gatekeeper(admin, store)
+        async with running(gate):
+            own = sample("own name")
+            own = msgspec.structs.replace(own, producer="billing")
+            bjs = billing.jetstream()
+            await bjs.publish("pk.in.billing.goal", encode(own))
+            stolen = msgspec.structs.replace(sample("stolen"), producer="ops")
+            with pytest.raises(nats.errors.Error):
+                await bjs.publish("pk.in.ops.goal", encode(stolen), timeout=1)
+            with pytest.raises(nats.errors.Error):
+                await billing.request("pk.api.publish.ops", encode(stolen), timeout=1)
+            answer = msgspec.json.decode(
+                (await billing.request("pk.api.publish.billing", encode(sample("x")), 5)).data
+            )
+            assert answer["field"] == "$.producer"  # the body says "svc": not the user
+            await assert_eventually(lambda: gate.stats.accepted == 1)
+        assert [s.event async for s in store.read()] == [own]
+        await billing.close()
+        await admin.close()
+    finally:
+        proc.stop()
+
+
+async def _ignore(exc: Exception) -> None:
+    """Permission violations arrive here; the test looks at the publish itself."""
+
+
+async def test_an_identical_retry_is_a_duplicate_whatever_its_spelling(
+    nc: Client, store: EventStore
+) -> None:
+    """An int in a float field is stored as ``7``; its decoded copy says ``7.0``."""
+    root = store.config.root
+    progress = TaskProgress.new(
+        data=TaskProgressData(worker="w", percent=7),  # an int, as JSON has it
+        goal_id="g1",
+        task_id="t1",
+        producer="w",
+    )
+    await store.append(progress)
+    stored = (await nc.jetstream().get_msg(store.config.stream, 1)).data or b""
+    assert b'"percent":7,' in stored or b'"percent":7}' in stored
+    copy = encode(decode(stored))
+    assert copy != stored
+    forged = encode(msgspec.structs.replace(progress, data=TaskProgressData(worker="w", percent=8)))
+    gate = Gatekeeper(nc, store, policy=Policy({"w": ProducerRules(types=("task.*",))}))
+    try:
+        async with running(gate):
+            for body in (copy, stored):
+                assert await ask(nc, f"{root}.api.publish.w", body) == {
+                    "id": progress.id,
+                    "seq": 1,
+                    "duplicate": True,
+                }
+            await nc.jetstream().publish(f"{root}.in.w", stored)
+            await nc.jetstream().publish(f"{root}.in.w", forged)
+            await assert_eventually(
+                lambda: gate.stats.duplicates == 1 and gate.stats.dead_lettered == 1
+            )
+        (record,) = await dead_letters(nc, store)
+        assert record.reason == "duplicate_id"
+    finally:
+        for config in (ingress_stream(root), dead_letter_stream(root)):
+            assert config.name is not None
+            with contextlib.suppress(Exception):
+                await nc.jetstream().delete_stream(config.name)
+    assert await store.stream_last_seq() == 1
