@@ -66,6 +66,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _BODY_KEEP = 64 * 1024
+_KEPT_MAX = 128 * 1024
+"""Most a dead letter's copy of the body may take once JSON-escaped (NULs take 6 bytes)."""
+_ERROR_MAX = 2000
+"""Errors can quote the input (an unknown type, say): kept short so a record or an
+answer always fits a message."""
 _encoder = msgspec.json.Encoder()
 
 
@@ -223,14 +228,10 @@ class Gatekeeper:
     async def _dead_letter(self, msg: Msg, reason: Reason, error: str, field: str | None) -> None:
         meta = msg.metadata
         body = msg.data
-        try:
-            text: str | None = body[:_BODY_KEEP].decode("utf-8")
-            b64 = None
-        except UnicodeDecodeError:
-            text, b64 = None, base64.b64encode(body[:_BODY_KEEP]).decode()
+        text, b64 = _kept(body)
         record = DeadLetter(
             reason=reason,
-            error=error,
+            error=_short(error),
             field=field,
             received_subject=msg.subject,
             received_at=meta.timestamp,
@@ -277,7 +278,7 @@ class Gatekeeper:
         try:
             appended = await self.admit(msg.data, producer=self.producer_of(msg.subject))
         except EventDecodeError as exc:
-            await self._dead_letter(msg, "invalid_event", str(exc), exc.field)
+            await self._dead_letter(msg, "invalid_event", str(exc), _short(exc.field))
         except Forbidden as exc:
             self.stats.forbidden += 1
             await self._dead_letter(msg, "forbidden", str(exc), exc.refusal.field)
@@ -307,14 +308,14 @@ class Gatekeeper:
         try:
             appended = await self.admit(msg.data, producer=self.producer_of(msg.subject))
         except EventDecodeError as exc:
-            return {"error": str(exc), "field": exc.field}
+            return {"error": _short(str(exc)), "field": _short(exc.field)}
         except Forbidden as exc:
             self.stats.forbidden += 1
-            return {"error": str(exc), "field": exc.refusal.field}
+            return {"error": _short(str(exc)), "field": exc.refusal.field}
         except DuplicateEventIdError as exc:
-            return {"error": str(exc), "field": "$.id"}
+            return {"error": _short(str(exc)), "field": "$.id"}
         except StoreError as exc:
-            return {"error": str(exc), "field": None}
+            return {"error": _short(str(exc)), "field": None}
         return {"id": appended.event_id, "seq": appended.seq, "duplicate": appended.duplicate}
 
     async def _api(self, msg: Msg) -> None:
@@ -367,3 +368,26 @@ class Gatekeeper:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
+
+
+def _short(text: str, limit: int = _ERROR_MAX) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _kept(body: bytes) -> tuple[str | None, str | None]:
+    """The start of a body for its dead letter: as text when UTF-8, else base64."""
+    keep = _BODY_KEEP
+    while True:
+        head = body[:keep]
+        text: str | None
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Cut inside a character at the end: keep the whole characters before it.
+            tail_cut = len(head) < len(body) and exc.start >= len(head) - 3
+            text = head[: exc.start].decode("utf-8", "replace") if tail_cut else None
+        if text is None:
+            return None, base64.b64encode(head).decode()
+        if len(_encoder.encode(text)) <= _KEPT_MAX:
+            return text, None
+        keep //= 2

@@ -8,6 +8,7 @@ event that decodes to itself. ``FUZZ_COUNTS`` records the examples run (printed 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -96,14 +97,16 @@ def _replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
+def mutate(doc: Any, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Any:
+    """``doc`` with one value (or the whole) replaced by a hostile one."""
+    return _replace(doc, draw(st.sampled_from(_paths(doc))), draw(hostile_json))
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event=events(), data=st.data())
 def test_valid_events_with_one_field_made_hostile(event: Event, data: st.DataObject) -> None:
     _count("mutated events")
-    doc = codec.to_dict(event)
-    path = data.draw(st.sampled_from(_paths(doc)))
-    mutated = _replace(doc, path, data.draw(hostile_json))
-    decodes_or_refuses(msgspec.json.encode(mutated))
+    decodes_or_refuses(msgspec.json.encode(mutate(codec.to_dict(event), data.draw)))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
