@@ -47,7 +47,7 @@ def gatekeeper() -> None:
             runner = asyncio.create_task(keeper.run(ready=ready))
             await ready.wait()
             click.echo(
-                f"gatekeeper ready: publish envelopes to {keeper.ingress_subject}.>, "
+                f"gatekeeper ready: publish envelopes to {keeper.ingress_subject}.<producer>.>, "
                 f"or request {keeper.api_subject}.<producer> for an answer",
                 err=True,
             )

@@ -409,3 +409,31 @@ async def test_an_identical_retry_is_a_duplicate_whatever_its_spelling(
             with contextlib.suppress(Exception):
                 await nc.jetstream().delete_stream(config.name)
     assert await store.stream_last_seq() == 1
+
+
+async def test_an_unexpected_failure_is_dead_lettered_counted_and_answered(
+    nc: Client, store: EventStore, keeper: Gatekeeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever breaks on one message (here the log raising a bug), the gatekeeper goes on."""
+    calls = 0
+    real_append = store.append
+
+    async def broken_once(event: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug\nover two lines")
+        return await real_append(event, **kwargs)
+
+    monkeypatch.setattr(store, "append", broken_once)
+    js = nc.jetstream()
+    await js.publish(f"{store.config.root}.in.svc", encode(sample("hits the bug")))
+    good = sample("next")
+    await js.publish(f"{store.config.root}.in.svc", encode(good))
+    await assert_eventually(lambda: keeper.stats.accepted == 1 and keeper.stats.errors == 1)
+    (record,) = await dead_letters(nc, store)
+    assert (record.reason, record.error) == ("internal_error", "RuntimeError: a bug over two lines")
+    calls = 0
+    answer = await ask(nc, f"{keeper.api_subject}.svc", encode(sample("api bug")))
+    assert answer == {"error": "internal error: RuntimeError: a bug over two lines", "field": None}
+    assert [s.event async for s in store.read()] == [good]
