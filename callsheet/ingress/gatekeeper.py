@@ -246,7 +246,7 @@ class Gatekeeper:
             headers={"Nats-Msg-Id": f"ingress-{meta.sequence.stream}"},
         )
         self.stats.dead_lettered += 1
-        log.warning("dead-lettered ingress message %s: %s", meta.sequence.stream, error)
+        log.warning("dead-lettered ingress message %s: %s", meta.sequence.stream, _short(error))
 
     async def handle(self, msg: Msg) -> None:
         """Process one ingress message; ack only once it has a home. Never raises."""
