@@ -13,6 +13,7 @@ __all__ = [
     "EVENT_ID_PATTERN",
     "MAX_ID_BYTES",
     "derived_event_id",
+    "fit_id_bytes",
     "id_size_problem",
     "is_event_id",
     "new_event_id",
@@ -78,3 +79,11 @@ def id_size_problem(value: str) -> str | None:
     if size > MAX_ID_BYTES:
         return f"is {size} UTF-8 bytes, over the limit of {MAX_ID_BYTES} bytes for an id"
     return None
+
+
+def fit_id_bytes(value: str) -> str:
+    """Cut ``value`` to whole characters within ``MAX_ID_BYTES`` UTF-8 bytes (for derived ids)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_ID_BYTES:
+        return value
+    return raw[:MAX_ID_BYTES].decode("utf-8", "ignore")

@@ -18,7 +18,7 @@ from callsheet.events.catalog import (
     PlanProposedData,
 )
 from callsheet.events.errors import EventDecodeError
-from callsheet.events.ids import MAX_ID_BYTES, id_size_problem
+from callsheet.events.ids import MAX_ID_BYTES, fit_id_bytes, id_size_problem
 from callsheet.events.subjects import encode_token
 
 EMOJI = "\U0001f600"  # four UTF-8 bytes
@@ -105,3 +105,9 @@ def test_deep_nesting_built_in_code_cannot_be_encoded_for_the_log() -> None:
     )
     with pytest.raises(EventDecodeError, match="nested too deeply"):
         codec.encode_validated(note)
+
+
+def test_a_derived_id_is_cut_to_whole_characters_within_the_limit() -> None:
+    cut = fit_id_bytes("esdb-" + "é" * 64)  # 133 bytes: the esdb producer of a long goal
+    assert len(cut.encode()) == 127 and id_size_problem(cut) is None
+    assert fit_id_bytes("plain") == "plain"
