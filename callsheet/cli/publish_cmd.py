@@ -51,6 +51,11 @@ def _text(value: str, what: str) -> str:
     return value
 
 
+def _printable(text: str) -> str:
+    """One line: a field name from --data may hold newlines or other control characters."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _optional_text(value: str | None, what: str) -> str | None:
     return None if value is None else _text(value, what)
 
@@ -118,7 +123,7 @@ def publish(
     try:
         event = decode(msgspec.json.encode(envelope))
     except EventDecodeError as exc:
-        fail(str(exc), EXIT_INVALID)
+        fail(_printable(str(exc)), EXIT_INVALID)
     except RecursionError:
         fail("--data is nested too deeply", EXIT_INVALID)
 

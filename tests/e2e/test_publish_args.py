@@ -46,6 +46,7 @@ def refused(out: subprocess.CompletedProcess[str], words: str) -> None:
         (["--goal", "x", "--data", "[" * 5000 + "]" * 5000], "nested too deeply"),
         (["--goal", "x", "--data", '{"title": "t", "x": ' + "[" * 5000 + "]" * 5000 + "}"], "too"),
         (["--goal", "\U0001f600" * 65], "over the limit of 128 bytes"),
+        (["--data", '{"title": "t", "a\\nb\\u2028c": 1}'], "is not a known field"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(
