@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import click
 import msgspec
 from nats.js.errors import NotFoundError
 
-from callsheet.cli.common import open_store, run
+from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.events.consume import ordered_messages
 from callsheet.ingress.gatekeeper import Gatekeeper, dead_letter_stream
+from callsheet.ingress.policy import Policy, PolicyError
 from callsheet.ingress.records import DeadLetter
 
-__all__ = ["dead_letters", "gatekeeper"]
+__all__ = ["dead_letters", "gatekeeper", "load_policy"]
+
+
+def load_policy() -> Policy:
+    """The producers' policy: the file named by CALLSHEET_POLICY, or the default."""
+    try:
+        return Policy.from_env(os.environ)
+    except PolicyError as exc:
+        fail(str(exc), EXIT_INVALID)
 
 
 @click.command()
 def gatekeeper() -> None:
-    """Validate what services publish to the ingress; append or dead-letter it."""
+    """Validate what services publish to the ingress; append or dead-letter it.
+
+    Each producer publishes on cs.in.<producer>.> (or requests cs.api.publish.<producer>);
+    what it may publish is the policy of CALLSHEET_POLICY (a TOML file), by default
+    only goals, scope changes, aggregate events and its own context entries.
+    """
+    policy = load_policy()
 
     async def main() -> None:
         async with open_store() as store:
-            keeper = Gatekeeper(store.nc, store)
+            keeper = Gatekeeper(store.nc, store, policy=policy)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, keeper.stop)
@@ -31,8 +47,8 @@ def gatekeeper() -> None:
             runner = asyncio.create_task(keeper.run(ready=ready))
             await ready.wait()
             click.echo(
-                f"gatekeeper ready: publish envelopes to {keeper.ingress_subject}.>, "
-                f"or request {keeper.api_subject} for an answer",
+                f"gatekeeper ready: publish envelopes to {keeper.ingress_subject}.<producer>.>, "
+                f"or request {keeper.api_subject}.<producer> for an answer",
                 err=True,
             )
             await runner

@@ -19,6 +19,9 @@ from callsheet.events.times import TIME_HELP
 
 __all__ = ["publish"]
 
+MAX_SEQ = 2**64 - 1
+"""Largest stream sequence (JetStream's are unsigned 64-bit)."""
+
 
 def _load_json(value: str, what: str) -> Any:
     """Parse JSON given inline, as ``@file`` or as ``-`` (stdin)."""
@@ -30,11 +33,31 @@ def _load_json(value: str, what: str) -> Any:
         except OSError as exc:
             fail(f"{what}: cannot read {value[1:]}: {exc.strerror}", EXIT_INVALID)
     else:
-        raw = value.encode()
+        raw = _text(value, what).encode()
     try:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         fail(f"{what} is not valid JSON: {exc}", EXIT_INVALID)
+    except RecursionError:
+        fail(f"{what} is nested too deeply", EXIT_INVALID)
+
+
+def _text(value: str, what: str) -> str:
+    """An argument as text; bytes that were not UTF-8 arrive as lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(f"{what} is not valid UTF-8 (bad byte at position {exc.start})", EXIT_INVALID)
+    return value
+
+
+def _printable(text: str) -> str:
+    """One line: a field name from --data may hold newlines or other control characters."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _optional_text(value: str | None, what: str) -> str | None:
+    return None if value is None else _text(value, what)
 
 
 @click.command()
@@ -80,23 +103,29 @@ def publish(
     """
     if event_type not in EVENT_TYPES:
         fail(f"unknown event type {event_type!r} (see `callsheet schema --types`)", EXIT_INVALID)
+    if expect_seq is not None and not 0 <= expect_seq <= MAX_SEQ:
+        fail(f"--expect-seq must be a sequence from 0 to {MAX_SEQ}, not {expect_seq}", EXIT_INVALID)
+    goal_id = _text(goal_id, "--goal")
     envelope = {
         "type": event_type,
         # Entity keys first: msgspec reports the first bad field in input order, and a
         # bad goal id should be named as such, not as the correlation id derived from it.
         "goal_id": goal_id,
-        "task_id": task_id,
-        "id": event_id or new_event_id(),
+        "task_id": _optional_text(task_id, "--task"),
+        # An empty --id is refused as an id, never silently replaced by a fresh one.
+        "id": new_event_id() if event_id is None else _text(event_id, "--id"),
         "occurred_at": occurred_at if occurred_at is not None else datetime.now(UTC),
-        "producer": producer,
-        "correlation_id": correlation_id or goal_id,
-        "causation_id": causation_id,
+        "producer": _text(producer, "--producer"),
+        "correlation_id": _text(correlation_id, "--correlation") if correlation_id else goal_id,
+        "causation_id": _optional_text(causation_id, "--causation"),
         "data": _load_json(data, "--data"),
     }
     try:
         event = decode(msgspec.json.encode(envelope))
     except EventDecodeError as exc:
-        fail(str(exc), EXIT_INVALID)
+        fail(_printable(str(exc)), EXIT_INVALID)
+    except RecursionError:
+        fail("--data is nested too deeply", EXIT_INVALID)
 
     async def main() -> None:
         async with open_store() as store:

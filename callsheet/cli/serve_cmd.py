@@ -11,6 +11,7 @@ import socket
 import click
 
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.cli.ingress_cmds import load_policy
 
 __all__ = ["serve"]
 
@@ -96,6 +97,7 @@ def serve(
         fail(f"--host {host} is reachable from other machines: give a --token", EXIT_INVALID)
     if token is not None and len(token) < 16:
         fail("--token must have at least 16 characters", EXIT_INVALID)
+    policy = load_policy()
     sock = bind(host, port)
 
     async def main() -> None:
@@ -109,7 +111,7 @@ def serve(
             hub = Hub(store)
             tokens = Tokens(store.nc, store.config.stream, replicas=store.config.replicas)
             limits = IngressLimits(rate=rate, window=rate_window, body_seconds=head_timeout)
-            ingress = HttpIngress(store, tokens, limits=limits)
+            ingress = HttpIngress(store, tokens, limits=limits, policy=policy)
             app = create_app(hub, token=token, ingress=ingress.app())
             server = make_server(app, ServerLimits(head_seconds=head_timeout))
             following = asyncio.ensure_future(hub.run())

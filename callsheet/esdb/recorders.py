@@ -78,7 +78,7 @@ from callsheet.events.errors import (
     StreamConfigError,
 )
 from callsheet.events.errors import BatchTooLargeError as StoreBatchTooLargeError
-from callsheet.events.ids import new_event_id
+from callsheet.events.ids import fit_id_bytes, new_event_id
 from callsheet.events.store import EventStore
 from callsheet.events.store import StoredEvent as LogEvent
 from callsheet.events.stream import StoreConfig, ensure_stream
@@ -175,7 +175,7 @@ class JetStreamAggregateRecorder(AggregateRecorder):
         self.bridge = bridge
         self.config = config
         self.goal = goal
-        self.producer = (producer or f"esdb-{goal}")[:_MAX_ID]
+        self.producer = fit_id_bytes(producer or f"esdb-{goal}")  # an id: 128 UTF-8 bytes
         self.timeout = timeout
         self.store = EventStore(bridge.nc, config)
 

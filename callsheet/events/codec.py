@@ -1,8 +1,10 @@
 """Strict JSON encoding and decoding of catalog events.
 
 Every failure raises one ``EventDecodeError`` naming the field (a JSON path)
-and the problem: not JSON, not UTF-8, too large, unknown type, unknown or
-missing field, wrong type, or a value out of its range.
+and the problem: not JSON, not UTF-8, too large, nested too deep, unknown type,
+unknown or missing field, wrong type, a value out of its range, or an id over
+``MAX_ID_BYTES`` UTF-8 bytes. Nothing else escapes ``decode``: it is the
+gatekeeper's first line and must not fail in any other way on any input.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import msgspec
 from callsheet.events.catalog import EVENT_TYPES, TASK_LEVEL_TYPES, AnyEvent
 from callsheet.events.envelope import Event
 from callsheet.events.errors import EventDecodeError
+from callsheet.events.idbytes import check_id_bytes, may_hold_non_ascii
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -63,10 +66,15 @@ def _explain(exc: msgspec.ValidationError | msgspec.DecodeError) -> EventDecodeE
     return EventDecodeError(path, message[0].lower() + message[1:] if message else message)
 
 
-def _check_semantics(event: Event) -> Event:
+_TOO_DEEP = "is nested too deeply"
+
+
+def _check_semantics(event: Event, *, ids: bool = True) -> Event:
     """Checks that the schema alone cannot express."""
     if event.event_type in TASK_LEVEL_TYPES and event.task_id is None:
         raise EventDecodeError("$.task_id", f"is required for {event.event_type} events")
+    if ids:
+        check_id_bytes(event)
     return event
 
 
@@ -98,12 +106,17 @@ def decode(
             msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise _explain(exc) from None
+        except RecursionError:
+            raise EventDecodeError("$", _TOO_DEEP) from None
         raise EventDecodeError("$", "must be a JSON object (the event envelope)")
     try:
         event = _decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _explain(exc) from None
-    return _check_semantics(event)  # type: ignore[return-value]
+    except RecursionError:
+        raise EventDecodeError("$", _TOO_DEEP) from None
+    # Pure ASCII without \u escapes: max_length (characters) already bounds the bytes.
+    return _check_semantics(event, ids=may_hold_non_ascii(raw))  # type: ignore[return-value]
 
 
 def decode_trusted(data: bytes | memoryview) -> AnyEvent:
@@ -116,6 +129,8 @@ def decode_trusted(data: bytes | memoryview) -> AnyEvent:
         return _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _explain(exc) from None
+    except RecursionError:
+        raise EventDecodeError("$", _TOO_DEEP) from None
 
 
 def from_dict(obj: Any) -> AnyEvent:
@@ -130,6 +145,8 @@ def from_dict(obj: Any) -> AnyEvent:
         event = msgspec.convert(obj, AnyEvent, strict=True)
     except msgspec.ValidationError as exc:
         raise _explain(exc) from None
+    except RecursionError:
+        raise EventDecodeError("$", _TOO_DEEP) from None
     return _check_semantics(event)  # type: ignore[return-value]
 
 
@@ -156,7 +173,8 @@ def encode_validated(event: Event) -> bytes:
     """Encode an event after checking it survives the round trip through JSON unchanged.
 
     Raises:
-        EventDecodeError: The event breaks a constraint, or JSON would alter it.
+        EventDecodeError: The event breaks a constraint (an id over its byte limit
+            included), is nested too deeply, or JSON would alter it.
     """
     if type(event) not in _EVENT_CLASSES:
         raise EventDecodeError("$.type", f"{type(event).__name__} is not a catalog event")
@@ -164,6 +182,8 @@ def encode_validated(event: Event) -> bytes:
         body = encode(event)
     except (msgspec.EncodeError, TypeError, ValueError) as exc:
         raise EventDecodeError("$", f"cannot be encoded as JSON ({exc})") from None
+    except RecursionError:
+        raise EventDecodeError("$", _TOO_DEEP) from None
     decoded = _check_semantics(decode_trusted(body))
     if decoded != event:
         # JSON would silently change it (NaN or infinity becoming null, a tuple or a

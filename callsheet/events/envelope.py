@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Self, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from callsheet.events.ids import EVENT_ID_PATTERN, new_event_id
+from callsheet.events.ids import EVENT_ID_PATTERN, MAX_ID_BYTES, new_event_id
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -28,7 +28,13 @@ EventId: TypeAlias = Annotated[
     str, Meta(pattern=EVENT_ID_PATTERN, description="A ULID, e.g. 01J9Z6N3V6E2K1X4W0M8QH7R5T.")
 ]
 Id: TypeAlias = Annotated[
-    str, Meta(min_length=1, max_length=128, description="An id chosen by its producer.")
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_ID_BYTES,
+        description=f"An id chosen by its producer: at most {MAX_ID_BYTES} UTF-8 bytes.",
+        extra={"max_bytes": MAX_ID_BYTES},
+    ),
 ]
 Text: TypeAlias = Annotated[str, Meta(max_length=65536)]
 NonNegative: TypeAlias = Annotated[int, Meta(ge=0)]

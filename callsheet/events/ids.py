@@ -5,10 +5,28 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from typing import Final
 
 from ulid import ULID
 
-__all__ = ["EVENT_ID_PATTERN", "derived_event_id", "is_event_id", "new_event_id"]
+__all__ = [
+    "EVENT_ID_PATTERN",
+    "MAX_ID_BYTES",
+    "derived_event_id",
+    "fit_id_bytes",
+    "id_size_problem",
+    "is_event_id",
+    "new_event_id",
+]
+
+MAX_ID_BYTES: Final = 128
+"""The one limit on a producer-chosen id (goal, task, role, producer, ...): UTF-8 bytes.
+
+It is what one subject token is allowed to hold (``subjects.encode_token``); the
+codec enforces it on every ``Id`` field when decoding and when encoding, so an id
+the log cannot store is refused at the door. In characters it is also at most 128
+(the JSON Schema's ``maxLength``), but only the byte count decides.
+"""
 
 EVENT_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$(?!\n)"
 """Crockford base32 ULID, upper case, 26 characters.
@@ -46,3 +64,26 @@ def derived_event_id(cause_id: str, handler: str, index: int) -> str:
 def is_event_id(value: str) -> bool:
     """Tell whether ``value`` is a well-formed event id."""
     return _EVENT_ID_RE.fullmatch(value) is not None
+
+
+def id_size_problem(value: str) -> str | None:
+    """Say why ``value`` cannot be an id (empty, over ``MAX_ID_BYTES``, lone surrogate), or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) * 4 <= MAX_ID_BYTES:
+        return None  # at most 4 UTF-8 bytes a character: cannot be over the limit
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (lone surrogate)"
+    if size > MAX_ID_BYTES:
+        return f"is {size} UTF-8 bytes, over the limit of {MAX_ID_BYTES} bytes for an id"
+    return None
+
+
+def fit_id_bytes(value: str) -> str:
+    """Cut ``value`` to whole characters within ``MAX_ID_BYTES`` UTF-8 bytes (for derived ids)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_ID_BYTES:
+        return value
+    return raw[:MAX_ID_BYTES].decode("utf-8", "ignore")

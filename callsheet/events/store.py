@@ -366,7 +366,7 @@ class EventStore:
 
     async def _check_same_body(self, prep: _Prepared, seq: int) -> None:
         raw = await self._js.get_msg(self._config.stream, seq, direct=True)
-        if raw.data != prep.body:
+        if not _same_body(raw.data, prep.body):
             raise DuplicateEventIdError(prep.event.id, seq)
 
     async def _find(self, prep: _Prepared, *, start_seq: int | None) -> tuple[int, bytes] | None:
@@ -388,7 +388,7 @@ class EventStore:
         found = await self._find(prep, start_seq=expected + 1)
         if found is not None:
             seq, body = found
-            if body != prep.body:
+            if not _same_body(body, prep.body):
                 raise DuplicateEventIdError(prep.event.id, seq)
             return Appended(seq, prep.event.id, duplicate=True)
         match = _LAST_SEQ_RE.search(description or "")
@@ -406,12 +406,14 @@ class EventStore:
                     raise DuplicateEventIdError(prep.event.id, other[0])
             return None
         first, body = found
-        if body != prepared[0].body:
+        if not _same_body(body, prepared[0].body):
             raise DuplicateEventIdError(prepared[0].event.id, first)
         results = []
         for offset, prep in enumerate(prepared):
             raw = await self._js.get_msg(self._config.stream, first + offset, direct=True)
-            if (raw.headers or {}).get(H_MSG_ID) != prep.event.id or raw.data != prep.body:
+            if (raw.headers or {}).get(H_MSG_ID) != prep.event.id or not _same_body(
+                raw.data, prep.body
+            ):
                 raise DuplicateEventIdError(prep.event.id, first + offset)
             results.append(Appended(first + offset, prep.event.id, duplicate=True))
         return results
@@ -682,3 +684,19 @@ def _pointer(event: Event, ref: BlobRef) -> BlobPointer:
         task_id=event.task_id,
         data_ref=ref,
     )
+
+
+def _same_body(stored: bytes | None, prepared: bytes) -> bool:
+    """Tell whether a stored body holds the event about to be appended.
+
+    Equal bytes, or the same event in canonical form (decoded and encoded again):
+    ``"percent":7`` and ``"percent":7.0`` are one retry, not a forgery.
+    """
+    if stored == prepared:
+        return True
+    if stored is None:
+        return False
+    try:
+        return encode(decode_trusted(stored)) == encode(decode_trusted(prepared))
+    except EventDecodeError:
+        return False  # a blob pointer or an unreadable body: only equal bytes match

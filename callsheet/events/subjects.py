@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 
 from callsheet.events.errors import SubjectError
+from callsheet.events.ids import MAX_ID_BYTES as MAX_ID_BYTES  # re-exported: the token limit
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -56,7 +57,6 @@ __all__ = [
 
 DEFAULT_ROOT = "cs"
 NONE_TOKEN = "~"
-MAX_ID_BYTES = 256
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _PLAIN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_BYTES}}}")
@@ -69,7 +69,7 @@ def encode_token(value: str) -> str:
     """Encode an id so that it is exactly one safe subject token.
 
     Args:
-        value: Any non-empty id of at most 256 UTF-8 bytes.
+        value: Any non-empty id of at most ``MAX_ID_BYTES`` (128) UTF-8 bytes.
 
     Returns:
         The token; ``decode_token`` gives ``value`` back.

@@ -10,7 +10,17 @@ from msgspec import Meta
 
 __all__ = ["DeadLetter", "Reason"]
 
-Reason = Literal["invalid_event", "duplicate_id", "refused_by_store"]
+Reason = Literal[
+    "invalid_event",
+    "duplicate_id",
+    "refused_by_store",
+    "forbidden",
+    "internal_error",
+    "redelivered",
+]
+"""``forbidden``: the producer's policy refuses it (or the body names another producer);
+``internal_error``: the gatekeeper failed on it unexpectedly; ``redelivered``: it was
+delivered too often without being settled (a poison message that crashed gatekeepers)."""
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

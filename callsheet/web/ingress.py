@@ -54,6 +54,7 @@ from callsheet.events.errors import (
 from callsheet.events.store import Appended, EventStore
 from callsheet.events.subjects import MAX_ID_BYTES
 from callsheet.ingress.gatekeeper import Gatekeeper
+from callsheet.ingress.policy import Policy
 from callsheet.ingress.tokens import Tokens
 from callsheet.projections import PROJECTIONS, replay_log
 from callsheet.replay.jsonable import to_jsonable
@@ -170,7 +171,8 @@ class HttpIngress:
         store: The log.
         tokens: The producers' tokens.
         limits: Sizes, rates and timeouts.
-        policy: A further rule per producer and event (403 when it refuses).
+        policy: A further rule per producer and event (403 when it refuses); the
+            gatekeeper's default ``Policy()`` (an external service's rights) if None.
     """
 
     def __init__(
@@ -184,7 +186,7 @@ class HttpIngress:
         self.store = store
         self.tokens = tokens
         self.limits = limits or IngressLimits()
-        self.policy = policy
+        self.policy: ProducerPolicy = policy if policy is not None else Policy()
         self.gatekeeper = Gatekeeper(store.nc, store)
         self._rates = RateLimit(self.limits.rate, self.limits.window)
 
@@ -308,10 +310,9 @@ class HttpIngress:
                 f"producer {event.producer!r} is not the token's producer {producer!r}",
                 where + ".producer",
             )
-        if self.policy is not None:
-            refusal = await self.policy(producer, event)
-            if refusal is not None:
-                raise ApiError(403, refusal.problem, where + refusal.field.removeprefix("$"))
+        refusal = await self.policy(producer, event)
+        if refusal is not None:
+            raise ApiError(403, refusal.problem, where + refusal.field.removeprefix("$"))
 
     # -- routes -----------------------------------------------------------------
 

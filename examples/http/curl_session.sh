@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Publish and read events over HTTP with curl, as any service can.
 #
-#   callsheet serve &                                     # the dashboard, and the ingress at /v1
+#   CALLSHEET_POLICY=examples/http/policy.toml callsheet serve &   # billing may report progress
 #   TOKEN=$(callsheet token create billing | awk '{print $NF}')
 #   URL=http://127.0.0.1:8765 TOKEN=$TOKEN bash examples/http/curl_session.sh
 #

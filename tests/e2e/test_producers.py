@@ -117,7 +117,7 @@ def test_the_curl_session_against_callsheet_serve(
     env: dict[str, str], servers: list[Server]
 ) -> None:
     assert shutil.which("curl"), "curl is not installed"
-    server = Server(env)
+    server = Server({**env, "CALLSHEET_POLICY": str(CURL_SESSION.parent / "policy.toml")})
     servers.append(server)
     made = cli(env, "token", "create", "billing")
     assert made.returncode == 0, made.stderr

@@ -15,6 +15,7 @@ import msgspec
 from callsheet.events.codec import encode
 from callsheet.events.envelope import Event
 from callsheet.events.store import EventStore
+from callsheet.ingress.policy import Policy, ProducerRules
 from callsheet.ingress.tokens import Tokens
 from callsheet.web.app import create_app
 from callsheet.web.hub import Hub
@@ -52,6 +53,10 @@ class Served:
         )
 
 
+TRUSTING = Policy(default=ProducerRules(types=("*",), own_context_only=False))
+"""Lets any producer publish any type: these tests are about HTTP, not the policy."""
+
+
 @contextlib.asynccontextmanager
 async def serving(
     store: EventStore,
@@ -60,10 +65,13 @@ async def serving(
     server_limits: ServerLimits | None = None,
     policy: ProducerPolicy | None = None,
     dashboard_token: str | None = None,
+    trusting: bool = True,
 ) -> AsyncIterator[Served]:
     """Serve the dashboard app with the ingress at /v1 over ``store`` until the block ends."""
     tokens = Tokens(store.nc, store.config.stream)
-    ingress = HttpIngress(store, tokens, limits=limits, policy=policy)
+    ingress = HttpIngress(
+        store, tokens, limits=limits, policy=policy or (TRUSTING if trusting else None)
+    )
     app = create_app(Hub(store), token=dashboard_token, ingress=ingress.app())
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

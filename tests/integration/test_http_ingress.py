@@ -10,6 +10,8 @@ import pytest
 
 from callsheet.events.catalog import (
     AnyEvent,
+    GoalCompleted,
+    GoalCompletedData,
     GoalSubmitted,
     GoalSubmittedData,
     TaskProgress,
@@ -105,7 +107,7 @@ async def test_bad_bodies_get_a_4xx_naming_the_field(store: EventStore) -> None:
             ({**body, "task_id": None}, 400, "$.task_id"),
             ({k: v for k, v in body.items() if k != "goal_id"}, 400, "$.goal_id"),
             ({**body, "type": "task.teleported"}, 400, "$.type"),
-            ({**body, "goal_id": "😀" * 65}, 400, None),  # over an id's 128 bytes in a subject
+            ({**body, "goal_id": "😀" * 65}, 400, "$.goal_id"),  # over an id's 128 bytes
         ]
         for sent, status, field in cases:
             assert problem(await http.post("/v1/events", sent, auth)) == (status, field), sent
@@ -320,6 +322,19 @@ async def test_a_policy_per_producer_is_applied(store: EventStore) -> None:
             403,
             "$.events[1].type",
         )
+        assert await store.stream_last_seq() == 1
+
+
+async def test_by_default_the_gatekeepers_policy_applies(store: EventStore) -> None:
+    """No policy given: an external producer has the gatekeeper's default rights."""
+    async with serving(store, trusting=False) as http:
+        auth = await http.token("billing")
+        assert (await http.post("/v1/events", goal(), auth)).status_code == 201
+        done = GoalCompleted.new(
+            data=GoalCompletedData(outcome="succeeded"), goal_id="g1", producer="billing"
+        )
+        assert problem(await http.post("/v1/events", done, auth)) == (403, "$.type")
+        assert problem(await http.post("/v1/events", progress("t1", 1), auth)) == (403, "$.type")
         assert await store.stream_last_seq() == 1
 
 

@@ -133,7 +133,7 @@ async def test_a_supervisor_hands_out_work_but_cannot_accept_goals(
 
 async def test_a_service_can_only_use_the_ingress(server: NatsServerProcess) -> None:
     async with connect(server, "service") as nc:
-        await nc.publish("cs.in.anything", b"{}")  # allowed; the gatekeeper would judge it
+        await nc.publish("cs.in.service.x", b"{}")  # its own prefix; the gatekeeper judges it
         with pytest.raises(nats.errors.Error):
             await nc.jetstream().stream_info(STORE.stream)
 
