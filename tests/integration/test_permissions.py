@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,23 @@ from callsheet.broker.process import NatsServerProcess
 from callsheet.events.catalog import (
     GoalAccepted,
     GoalAcceptedData,
+    GoalCompleted,
+    GoalCompletedData,
+    GoalSubmitted,
+    GoalSubmittedData,
     TaskAssigned,
     TaskAssignedData,
+    TaskProgress,
+    TaskProgressData,
     TaskResult,
     TaskResultData,
 )
+from callsheet.events.codec import encode
 from callsheet.events.errors import StoreError
-from callsheet.events.store import EventStore
+from callsheet.events.store import CorruptEventError, EventStore
 from callsheet.events.stream import StoreConfig
 from examples.eventsourcing_app.helpdesk import Helpdesk
+from tests.e2e.cli_support import cli
 from tests.support import assert_eventually
 
 ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service", "application")
@@ -118,6 +128,38 @@ async def test_a_worker_reports_but_cannot_hand_out_work_or_accept_goals(
     assert result.id in ids and bad.id not in ids and accept.id not in ids
 
 
+async def test_a_worker_cannot_pass_a_goal_end_off_as_progress(
+    server: NatsServerProcess, admin_store: EventStore, tmp_path: Path
+) -> None:
+    goal = "g-forged"
+    await admin_store.append(
+        GoalSubmitted.new(data=GoalSubmittedData(title="t"), goal_id=goal, producer="x")
+    )
+    end = GoalCompleted.new(data=GoalCompletedData(outcome="succeeded"), goal_id=goal, producer="w")
+    progress = TaskProgress.new(
+        data=TaskProgressData(worker="w", percent=5.0), goal_id=goal, task_id="t", producer="w"
+    )
+    async with connect(server, "worker") as nc:
+        store = await EventStore.open(nc, STORE)
+        await refused(store, end)  # the goal's own subject is denied to a worker...
+        subject = f"cs.ev.{goal}.task.t.~.task.progress"  # ...a progress subject is not
+        ack = await nc.jetstream().publish(subject, encode(end), stream=STORE.stream)
+        await store.append(progress)
+    reported: list[CorruptEventError] = []
+    types = [
+        s.event.event_type async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)
+    ]
+    assert types == ["goal.submitted", "task.progress"]
+    assert [e.seq for e in reported] == [ack.seq]
+    url = server.url.replace("nats://", "nats://admin:pw-admin@")
+    env = dict(os.environ, CALLSHEET_NATS_URL=url, CALLSHEET_STREAM=STORE.stream)
+    env.update(CALLSHEET_SUBJECT_ROOT="cs", CALLSHEET_HOME=str(tmp_path))
+    out = await asyncio.to_thread(cli, env, "replay", "board", "--goal", goal, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["outcome"] is None  # not "succeeded"
+    assert f"skipped message {ack.seq} on {subject}" in out.stderr
+
+
 async def test_a_supervisor_hands_out_work_but_cannot_accept_goals(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
@@ -205,4 +247,7 @@ async def test_an_eventsourcing_application_records_and_reads_but_nothing_else(
             await nc.jetstream(timeout=1.0).delete_stream(STORE.stream)
     types = [s.event.event_type async for s in admin_store.read(goal_id="helpdesk")]
     assert types == ["aggregate.recorded"] * 4
-    assert "t-app" not in {s.event.task_id async for s in admin_store.read()}
+    forged: list[CorruptEventError] = []  # another test's forgery is in the log too
+    assert "t-app" not in {
+        s.event.task_id async for s in admin_store.read(on_corrupt=forged.append)
+    }
