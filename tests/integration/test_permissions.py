@@ -13,6 +13,8 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from callsheet.agents import Agent, AgentRuntime, WorkContext, work
 from callsheet.broker.process import NatsServerProcess
@@ -251,3 +253,78 @@ async def test_an_eventsourcing_application_records_and_reads_but_nothing_else(
     assert "t-app" not in {
         s.event.task_id async for s in admin_store.read(on_corrupt=forged.append)
     }
+
+
+SUPERVISOR_QUEUE = "agent-supervisor"
+_FILTER = "cs.ev.>"
+
+
+async def _supervisor_consumer(admin_store: EventStore) -> None:
+    js = admin_store.nc.jetstream(timeout=5.0)
+    config = ConsumerConfig(
+        durable_name=SUPERVISOR_QUEUE, ack_policy=AckPolicy.EXPLICIT, filter_subject=_FILTER
+    )
+    await js.add_consumer(STORE.stream, config)
+
+
+async def _redirect(js: JetStreamContext) -> None:
+    config = ConsumerConfig(
+        durable_name=SUPERVISOR_QUEUE, ack_policy=AckPolicy.EXPLICIT, filter_subject="cs.nothing"
+    )
+    await js.add_consumer(STORE.stream, config)
+
+
+async def _redirect_by_name(js: JetStreamContext) -> None:
+    config = ConsumerConfig(
+        name=SUPERVISOR_QUEUE, ack_policy=AckPolicy.EXPLICIT, filter_subject="cs.nothing"
+    )
+    await js.add_consumer(STORE.stream, config)
+
+
+async def _pause(js: JetStreamContext) -> None:
+    await js.pause_consumer(STORE.stream, SUPERVISOR_QUEUE, "2099-01-01T00:00:00Z")
+
+
+async def _delete(js: JetStreamContext) -> None:
+    await js.delete_consumer(STORE.stream, SUPERVISOR_QUEUE)
+
+
+async def _fetch(js: JetStreamContext) -> None:
+    sub = await js.pull_subscribe_bind(SUPERVISOR_QUEUE, stream=STORE.stream)
+    await sub.fetch(1, timeout=1.0)
+
+
+SABOTAGE = {
+    "redirect": _redirect,
+    "redirect-by-name": _redirect_by_name,
+    "pause": _pause,
+    "delete": _delete,
+    "fetch": _fetch,
+}
+
+
+@pytest.mark.parametrize("role", ["worker", "controller", "reviewer", "application"])
+@pytest.mark.parametrize("attempt", sorted(SABOTAGE))
+async def test_no_other_role_can_sabotage_the_supervisors_consumer(
+    server: NatsServerProcess, admin_store: EventStore, role: str, attempt: str
+) -> None:
+    await _supervisor_consumer(admin_store)
+    await admin_store.append(assigned(f"t-{role}-{attempt}"))
+    async with connect(server, role) as nc:
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await SABOTAGE[attempt](nc.jetstream(timeout=1.0))
+    info = await admin_store.nc.jetstream().consumer_info(STORE.stream, SUPERVISOR_QUEUE)
+    assert info.config.filter_subject == _FILTER
+    assert not info.paused
+    assert not info.num_ack_pending  # nothing was fetched from it
+
+
+async def test_the_supervisor_still_manages_its_own_consumer(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    await _supervisor_consumer(admin_store)
+    async with connect(server, "supervisor") as nc:
+        js = nc.jetstream(timeout=5.0)
+        await _pause(js)
+        await js.resume_consumer(STORE.stream, SUPERVISOR_QUEUE)
+        await _delete(js)
