@@ -328,3 +328,36 @@ async def test_the_supervisor_still_manages_its_own_consumer(
         await _pause(js)
         await js.resume_consumer(STORE.stream, SUPERVISOR_QUEUE)
         await _delete(js)
+
+
+async def test_an_overwritten_blob_is_reported_skipped_and_restored_by_its_writer(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    goal = "g-blob"
+    big = TaskResult.new(
+        data=TaskResultData(worker="w", output="x" * 1_200_000),
+        goal_id=goal,
+        task_id="t",
+        producer="w",
+    )
+    await admin_store.append(big)
+    after = await admin_store.append(
+        TaskProgress.new(
+            data=TaskProgressData(worker="w", percent=1.0), goal_id=goal, task_id="u", producer="w"
+        )
+    )
+    ref = await admin_store.put_blob(encode(big))  # the reference the event's pointer has
+    async with connect(server, "worker") as nc:
+        objects = await nc.jetstream(timeout=2.0).object_store(STORE.blob_bucket)
+        # Not refused (see infra/README.md): only the purge of the old chunks is, after
+        # the new ones and the new description are stored, so the put times out.
+        with contextlib.suppress(nats.errors.TimeoutError):
+            await objects.put(ref.name, b"y" * ref.size)  # same size: only the digest tells
+    reported: list[CorruptEventError] = []
+    seqs = [s.seq async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)]
+    assert seqs == [after.seq]  # the rest of the log is read
+    assert len(reported) == 1 and "digest" in reported[0].reason
+    again = await admin_store.append(big)  # a retry of the same event restores the blob
+    assert again.duplicate
+    events = [s.event async for s in admin_store.read(goal_id=goal)]
+    assert events[0] == big
