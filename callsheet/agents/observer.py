@@ -151,7 +151,10 @@ class ObserverLoop:
                 observe(stored.event)
             return True
 
-        reading = self.store.read(from_seq=after + 1, until_seq=floor)
+        def skip(exc: CorruptEventError) -> None:
+            log.error("%s: skipping a corrupt message: %s", self.agent.name, exc)
+
+        reading = self.store.read(from_seq=after + 1, until_seq=floor, on_corrupt=skip)
         self.rebuilt = await feed_log(bulks.values(), reading, keep=keep)
         self.views = {name: bulk.result() for name, bulk in bulks.items()}
 

@@ -10,13 +10,21 @@ from the recorded log, gets the same ones.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 from callsheet.events.catalog import ContextUpdated, TaskAssigned
-from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.store import CorruptEventError, EventStore, StoredEvent
 from callsheet.projections import context
 
 __all__ = ["names", "read_scope", "scope"]
+
+_log = logging.getLogger(__name__)
+
+
+def _skip(error: CorruptEventError) -> None:
+    # Not an entry of the context (a forged or broken message): the scope goes on without it.
+    _log.error("context scope skips a corrupt message: %s", error)
 
 
 def names(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -72,7 +80,10 @@ async def read_scope(
     events = [
         stored
         async for stored in store.read(
-            goal_id=event.goal_id, types=["context.updated"], until_seq=assigned.seq - 1
+            goal_id=event.goal_id,
+            types=["context.updated"],
+            until_seq=assigned.seq - 1,
+            on_corrupt=_skip,
         )
     ]
     return scope(events, assigned)

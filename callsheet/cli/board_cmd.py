@@ -12,6 +12,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
+from callsheet.cli.corrupt import warn_corrupt
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.views.feed import feed
 from callsheet.views.goals import GoalSummary, GoalsView, summary
@@ -27,7 +28,7 @@ def _summaries(view: GoalsView, goal_id: str | None, limit: int) -> list[GoalSum
 
 
 async def _read(store: EventStore, view: GoalsView, goal_id: str | None) -> None:
-    async for stored in store.read(goal_id=goal_id):
+    async for stored in store.read(goal_id=goal_id, on_corrupt=warn_corrupt):
         view.fold(stored)
 
 

@@ -9,6 +9,7 @@ import click
 import msgspec
 
 from callsheet.cli.common import open_store, run, time_value
+from callsheet.cli.corrupt import warn_corrupt
 from callsheet.events.catalog import AggregateRecorded
 from callsheet.events.codec import to_dict
 from callsheet.events.store import StoredEvent
@@ -100,6 +101,7 @@ def events(
                     types=types,
                     from_seq=from_seq,
                     since=since,
+                    on_corrupt=warn_corrupt,
                 ) as sub:
                     async for stored in sub:
                         show(stored)
@@ -114,6 +116,7 @@ def events(
                 until_seq=until_seq,
                 since=since,
                 until=until,
+                on_corrupt=warn_corrupt,
             )
             async with contextlib.aclosing(reading):  # stopped early: its consumer goes now
                 async for stored in reading:

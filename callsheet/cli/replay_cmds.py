@@ -11,6 +11,7 @@ import click
 import msgspec
 
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run, store_config
+from callsheet.cli.corrupt import warn_corrupt
 from callsheet.cli.events_cmd import format_line
 from callsheet.events.ids import is_event_id
 from callsheet.events.store import EventStore, StoredEvent
@@ -91,7 +92,7 @@ def _summary(state: Any) -> list[str]:
 
 
 async def _goal_events(store: EventStore, goal_id: str) -> list[StoredEvent]:
-    return [stored async for stored in store.read(goal_id=goal_id)]
+    return [stored async for stored in store.read(goal_id=goal_id, on_corrupt=warn_corrupt)]
 
 
 def _parse_until(text: str | None) -> Until | None:
@@ -206,7 +207,8 @@ def why(event_id: str, goal_id: str | None, as_json: bool) -> None:
 
     async def main() -> None:
         async with open_store() as store:
-            events = [stored async for stored in store.read(goal_id=goal_id)]
+            reading = store.read(goal_id=goal_id, on_corrupt=warn_corrupt)
+            events = [stored async for stored in reading]
         try:
             chain, missing = causal_chain(events, event_id)
         except UnknownEventError as exc:
@@ -275,7 +277,8 @@ def import_(file: Path) -> None:
 
     async def main() -> None:
         async with open_store() as store:
-            present = {s.event.id async for s in store.read(goal_id=header.goal)}
+            reading = store.read(goal_id=header.goal, on_corrupt=warn_corrupt)
+            present = {s.event.id async for s in reading}
             new = [event for event in events if event.id not in present]
             for start in range(0, len(new), _IMPORT_CHUNK):
                 await store.append_many(new[start : start + _IMPORT_CHUNK])

@@ -49,7 +49,12 @@ class BlobStore:
         return self._obs
 
     async def put(self, data: bytes) -> BlobRef:
-        """Store ``data`` (idempotent) and return its reference."""
+        """Store ``data`` (idempotent) and return its reference.
+
+        A blob already stored under the digest is read back and checked: one that
+        was overwritten with other bytes (the bucket is writable by every agent
+        user) is written again, so the writer of the right bytes restores it.
+        """
         ref = blob_ref(self._bucket, data)
         name = ref.name
         obs = await self._store()
@@ -58,6 +63,9 @@ class BlobStore:
             present = info.size == len(data) and not info.deleted
         except (ObjectNotFoundError, NotFoundError):
             present = False
+        if present:
+            stored = await obs.get(name)
+            present = digest_of(stored.data or b"") == ref.digest
         if not present:
             await obs.put(name, data)
         return ref

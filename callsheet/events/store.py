@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Self
@@ -61,6 +61,7 @@ from callsheet.events.errors import (
     DuplicateEventIdError,
     EventDecodeError,
     StoreError,
+    SubjectError,
 )
 from callsheet.events.stream import StoreConfig, ensure_stream
 from callsheet.events.subjects import encode_token, entity_filter, event_subject, stream_filter
@@ -126,6 +127,10 @@ class CorruptEventError(StoreError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"message {seq} on {subject} is not a valid event: {reason}")
+
+
+OnCorrupt = Callable[[CorruptEventError], None]
+"""Called with each message a read skips because it is not a valid event."""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -472,9 +477,32 @@ class EventStore:
         try:
             if headers and H_BLOB in headers:
                 data = await self._blobs.get(_pointer_decoder.decode(data).data_ref)
-            return decode_trusted(data)
+            event = decode_trusted(data)
         except (EventDecodeError, msgspec.DecodeError, StoreError) as exc:
             raise CorruptEventError(seq, subject, str(exc)) from exc
+        self._check_subject(seq, subject, event)
+        return event
+
+    def _check_subject(self, seq: int, subject: str, event: AnyEvent) -> None:
+        """Refuse a body whose type, goal, task or role is not what its subject says.
+
+        The broker's permissions are per subject: a body claiming more than its
+        subject (a ``goal.completed`` stored on a ``task.progress`` subject) would
+        let a producer say what it may not.
+        """
+        try:
+            expected = _subject(
+                self._config.root, event.goal_id, event.task_id, event.event_type, event.route_role
+            )
+        except SubjectError as exc:
+            raise CorruptEventError(seq, subject, f"its ids do not fit a subject: {exc}") from exc
+        if subject != expected:
+            raise CorruptEventError(
+                seq,
+                subject,
+                f"the body is a {event.event_type} of goal {event.goal_id!r}, task "
+                f"{event.task_id!r}, which belongs on {expected}: its subject says otherwise",
+            )
 
     async def _stored(self, msg: Msg) -> StoredEvent:
         headers = msg.headers
@@ -485,8 +513,7 @@ class EventStore:
         event = await self._decode(seq, msg.subject, headers, msg.data)
         return StoredEvent(seq, msg.subject, meta.timestamp, event, meta.num_pending)
 
-    @staticmethod
-    def _stored_inline(msg: Msg) -> StoredEvent:
+    def _stored_inline(self, msg: Msg) -> StoredEvent:
         """Decode a message whose body is the event itself (no object-store pointer)."""
         meta = msg.metadata
         seq = meta.sequence.stream
@@ -494,6 +521,7 @@ class EventStore:
             event = decode_trusted(msg.data)
         except (EventDecodeError, msgspec.DecodeError) as exc:
             raise CorruptEventError(seq, msg.subject, str(exc)) from exc
+        self._check_subject(seq, msg.subject, event)
         return StoredEvent(seq, msg.subject, meta.timestamp, event, meta.num_pending)
 
     async def decode_message(self, msg: Msg) -> StoredEvent:
@@ -526,6 +554,7 @@ class EventStore:
         until_seq: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        on_corrupt: OnCorrupt | None = None,
     ) -> AsyncGenerator[StoredEvent, None]:
         """Read stored events in order, up to the end of the log as it was when reading began.
 
@@ -537,9 +566,12 @@ class EventStore:
             until_seq: Last stream sequence to read (inclusive).
             since: Only events stored at or after this time.
             until: Only events stored at or before this time.
+            on_corrupt: Given, a message that is not a valid event (bad body, a body
+                that does not match its subject, a blob that does not match its
+                digest) is passed to it and reading goes on after it.
 
         Raises:
-            CorruptEventError: A stored message is not a valid event.
+            CorruptEventError: A stored message is not a valid event (without ``on_corrupt``).
         """
         filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
         if until_seq is not None and from_seq is not None and until_seq < from_seq:
@@ -553,10 +585,17 @@ class EventStore:
                 if until is not None and meta.timestamp > until:
                     return
                 headers = msg.headers
-                if headers and H_BLOB in headers:
-                    yield await self._stored(msg)
-                else:  # the common case: decoded here, without a coroutine per event
-                    yield self._stored_inline(msg)
+                try:
+                    if headers and H_BLOB in headers:
+                        stored = await self._stored(msg)
+                    else:  # the common case: decoded here, without a coroutine per event
+                        stored = self._stored_inline(msg)
+                except CorruptEventError as exc:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(exc)
+                    continue
+                yield stored
 
     def subscribe(
         self,
@@ -566,13 +605,19 @@ class EventStore:
         types: Sequence[str] | None = None,
         from_seq: int | None = None,
         since: datetime | None = None,
+        on_corrupt: OnCorrupt | None = None,
     ) -> EventSubscription:
         """Catch up from a position, then continue live, in order, with no gap or duplicate.
 
         Use as ``async with store.subscribe(...) as sub: async for stored in sub: ...``.
+        A message that is not a valid event raises ``CorruptEventError`` from the
+        iteration (the subscription goes on after it), or, with ``on_corrupt``,
+        is passed to it and skipped.
         """
         filters = self.filters(goal_id=goal_id, task_id=task_id, types=types)
-        return EventSubscription(self, filters, from_seq=from_seq, since=since)
+        return EventSubscription(
+            self, filters, from_seq=from_seq, since=since, on_corrupt=on_corrupt
+        )
 
     async def get(self, seq: int) -> StoredEvent:
         """Return the event stored at ``seq``.
@@ -647,8 +692,10 @@ class EventSubscription:
         *,
         from_seq: int | None,
         since: datetime | None,
+        on_corrupt: OnCorrupt | None = None,
     ) -> None:
         self._store = store
+        self._on_corrupt = on_corrupt
         self._messages: AsyncGenerator[Msg, None] = store._messages(
             filters, from_seq=from_seq, since=since, follow=True
         )
@@ -663,8 +710,14 @@ class EventSubscription:
         return self
 
     async def __anext__(self) -> StoredEvent:
-        msg = await self._messages.__anext__()
-        return await self._store._stored(msg)
+        while True:
+            msg = await self._messages.__anext__()
+            try:
+                return await self._store._stored(msg)
+            except CorruptEventError as exc:
+                if self._on_corrupt is None:
+                    raise
+                self._on_corrupt(exc)
 
     async def close(self) -> None:
         """Stop the subscription and delete its consumer."""

@@ -56,7 +56,7 @@ from callsheet.events.catalog import (
 )
 from callsheet.events.envelope import Event
 from callsheet.events.errors import StoreError
-from callsheet.events.store import EventStore, StoredEvent
+from callsheet.events.store import EventStore, OnCorrupt, StoredEvent
 from callsheet.events.stream import StoreConfig
 from callsheet.events.wire import BlobRef
 
@@ -230,8 +230,12 @@ class _RecordedLog(EventStore):
         until_seq: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        on_corrupt: OnCorrupt | None = None,
     ) -> AsyncGenerator[StoredEvent, None]:
-        """Yield the recorded events that the same read made live could have seen."""
+        """Yield the recorded events that the same read made live could have seen.
+
+        The recorded events were decoded (and checked) when recorded: none is corrupt.
+        """
         for stored in self._events:
             event = stored.event
             if until_seq is not None and stored.seq > until_seq:
