@@ -189,7 +189,7 @@ class EventStore:
         self._nc = nc
         self._config = config or StoreConfig()
         self._js: JetStreamContext = nc.jetstream(timeout=10.0)
-        self._blobs = BlobStore(self._js, self._config.blob_bucket)
+        self._blobs = BlobStore(self._js, self._config.blob_bucket, replicas=self._config.replicas)
 
     @classmethod
     async def open(cls, nc: Client, config: StoreConfig | None = None) -> Self:
