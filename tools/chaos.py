@@ -99,7 +99,13 @@ class Proc:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
     def start(self, env: dict[str, str]) -> None:
+        if self.running:
+            return  # never two of one process: a second would be a second supervisor
         with self.log.open("ab") as sink:
             self.popen = subprocess.Popen(
                 [*CLI, *self.args], env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
@@ -150,6 +156,10 @@ async def _follow(store: EventStore, watch: Watch, stop: asyncio.Event) -> None:
         except Exception:  # a failover: the ordered consumer is gone; start again from here
             watch.resubscribed += 1
             await asyncio.sleep(0.5)
+
+
+async def _quiet(exc: Exception) -> None:
+    return None
 
 
 async def _submit(nc: Client, subject: str, n: int, acks: dict[str, tuple[str, int]]) -> str:
@@ -229,7 +239,9 @@ class Chaos:
 
                 pending.append(asyncio.create_task(self._later(self.rng.uniform(1, 4), back)))
             else:
-                candidates = [p for p in self.procs if p.kind == kind]
+                candidates = [p for p in self.procs if p.kind == kind and p.running]
+                if not candidates:
+                    continue  # all of that kind are down already, waiting to come back
                 proc = self.rng.choice(candidates)
                 proc.kill()
                 delay = self.rng.uniform(0.2, 2.0)
@@ -383,7 +395,10 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
         await cluster.wait_ready()
         env["CALLSHEET_NATS_URL"] = cluster.url
         nc = await nats.connect(
-            servers=cluster.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            servers=cluster.url.split(","),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            error_cb=_quiet,  # a killed node is the point of the run, not news
         )
         store = await EventStore.open(nc, config)
         procs = [
@@ -455,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drain", type=float, default=180.0, help="seconds to let goals end")
     parser.add_argument("--out", type=Path, default=Path("chaos.json"))
     args = parser.parse_args(argv)
+    # Stopped early: still stop every process of the run (the `finally` of run()).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="callsheet-chaos-") as tmp:
         report = asyncio.run(run(args.duration, args.seed, args.drain, Path(tmp)))
     args.out.write_text(json.dumps(report, indent=2) + "\n")
