@@ -10,7 +10,7 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from callsheet.events.errors import AppendTimeout
+from callsheet.events.errors import AppendTimeout, StoreUnavailable
 
 __all__ = ["fetch_batch", "fetch_work", "is_transient", "pause"]
 
@@ -22,7 +22,9 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.StaleConnectionError,
     nats.errors.OutboundBufferLimitError,
     nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,  # the stream has no leader (an election)
     AppendTimeout,
+    StoreUnavailable,
     TimeoutError,
 )
 

@@ -6,9 +6,15 @@ and ``status`` manage the project's detached server used by the CLI; ``resolve_u
 """
 
 from callsheet.broker.binary import ENV_BINARY, find_nats_server
+from callsheet.broker.config import ServerSettings
 from callsheet.broker.connect import ENV_URL, connect, resolve_url
 from callsheet.broker.daemon import ENV_HOME, BrokerState, down, status, up
-from callsheet.broker.errors import BrokerError, BrokerNotRunningError, PortInUseError
+from callsheet.broker.errors import (
+    BrokerError,
+    BrokerNotRunningError,
+    InsecureListenError,
+    PortInUseError,
+)
 from callsheet.broker.process import NatsServerProcess
 
 __all__ = [
@@ -18,8 +24,10 @@ __all__ = [
     "BrokerError",
     "BrokerNotRunningError",
     "BrokerState",
+    "InsecureListenError",
     "NatsServerProcess",
     "PortInUseError",
+    "ServerSettings",
     "connect",
     "down",
     "find_nats_server",

@@ -7,9 +7,10 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import nats.errors
 from nats.aio.client import Client
@@ -17,10 +18,13 @@ from nats.aio.client import Client
 from callsheet.broker import daemon
 from callsheet.broker.errors import BrokerError, BrokerNotRunningError
 
-__all__ = ["ENV_URL", "connect", "resolve_url"]
+__all__ = ["ENV_CA", "ENV_URL", "connect", "resolve_url"]
 
 ENV_URL = "CALLSHEET_NATS_URL"
 """Environment variable with the server URL (a comma-separated list for a cluster)."""
+ENV_CA = "CALLSHEET_NATS_CA"
+"""Environment variable naming a CA certificate (PEM) that a TLS server's certificate is
+checked against, instead of the system's."""
 
 _log = logging.getLogger(__name__)
 _PORTS = {"ws": 80, "wss": 443}
@@ -91,6 +95,38 @@ async def _refuses(server: str) -> bool:
     return bool(addresses)
 
 
+def _split_credentials(servers: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Take percent-encoded credentials out of the URLs (nats-py would not decode them)."""
+    options: dict[str, str] = {}
+    plain = []
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        if parts.username is None:
+            plain.append(server)
+            continue
+        if parts.password is not None:
+            options["user"], options["password"] = unquote(parts.username), unquote(parts.password)
+        else:
+            options["token"] = unquote(parts.username)
+        plain.append(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}")
+    return plain, options
+
+
+def _tls_context() -> ssl.SSLContext | None:
+    """A client TLS context trusting ``$CALLSHEET_NATS_CA``, if it is set.
+
+    Raises:
+        BrokerError: The file cannot be read as a CA certificate.
+    """
+    ca = os.environ.get(ENV_CA, "").strip()
+    if not ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise BrokerError(f"cannot use {ENV_CA}={ca} as a CA certificate: {exc}") from exc
+
+
 async def connect(
     url: str, *, name: str = "callsheet", initial_timeout: float = 10.0, **kwargs: Any
 ) -> Client:
@@ -118,12 +154,18 @@ async def connect(
         "reconnect_time_wait": 0.5,
         "error_cb": _log_error,
     }
+    servers, credentials = _split_credentials(
+        [part.strip() for part in url.split(",") if part.strip()]
+    )
+    options.update(credentials)
+    tls = _tls_context()
+    if tls is not None:
+        options["tls"] = tls
     options.update(kwargs)
-    servers = [part.strip() for part in url.split(",") if part.strip()]
     # A refused connection is not worth the wait: nothing listens there (nats-py would
     # retry it until the timeout). A server that accepts but is slow still gets the wait.
     if servers and all(await asyncio.gather(*(_refuses(server) for server in servers))):
-        raise BrokerError(f"cannot reach NATS at {url}: connection refused")
+        raise BrokerError(f"cannot reach NATS at {daemon.redact(url)}: connection refused")
     client = Client()
     try:
         # With unbounded reconnects nats-py would retry the first connection forever.
@@ -134,5 +176,5 @@ async def connect(
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):
             detail = f"no answer within {initial_timeout}s"
-        raise BrokerError(f"cannot reach NATS at {url}: {detail}") from exc
+        raise BrokerError(f"cannot reach NATS at {daemon.redact(url)}: {detail}") from exc
     return client

@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from callsheet.broker.binary import find_nats_server
-from callsheet.broker.errors import BrokerError, PortInUseError
+from callsheet.broker.config import ServerSettings, is_loopback, sync_mode, write_config
+from callsheet.broker.errors import BrokerError, InsecureListenError, PortInUseError
 from callsheet.broker.process import (
     StartupLog,
     check_port_free,
@@ -39,6 +41,7 @@ __all__ = [
     "BrokerState",
     "default_project_dir",
     "down",
+    "redact",
     "state_dir",
     "status",
     "up",
@@ -67,6 +70,19 @@ class BrokerState:
     monitor_url: str
     store_dir: str
     started_at: str
+    sync: str = "lazy"  # state files written before the setting existed: the server's default
+    listen: str = _HOST
+    tls: bool = False
+
+
+def redact(url: str) -> str:
+    """``url`` (or a comma-separated list) without the credentials it may carry, to print."""
+    parts = []
+    for one in url.split(","):
+        scheme, sep, rest = one.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        parts.append(f"{scheme}{sep}***@{host}" if at and userinfo else one)
+    return ",".join(parts)
 
 
 def default_project_dir() -> Path:
@@ -113,7 +129,10 @@ def _read_state(folder: Path) -> BrokerState | None:
 def _write_state(folder: Path, state: BrokerState) -> None:
     # Write then rename, so a reader never sees half a file.
     tmp = folder / "broker.json.tmp"
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    # Owner only: the URL may carry the broker's credentials.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(asdict(state), indent=2) + "\n")
     tmp.replace(folder / "broker.json")
 
 
@@ -239,11 +258,32 @@ def _wait_for_startup(
             time.sleep(0.02)
 
 
-def _spawn(folder: Path, store: Path, port: int | None, timeout: float) -> BrokerState:
+def _client_url(listen: str, port: int, settings: ServerSettings) -> str:
+    """The URL local clients use: loopback for a wildcard address, credentials included."""
+    host = _HOST if listen.strip("[]") in ("0.0.0.0", "::", "") else listen
+    url = format_url("tls" if settings.tls else "nats", host, port)
+    scheme, rest = url.split("://", 1)
+    if settings.token:
+        return f"{scheme}://{quote(settings.token, safe='')}@{rest}"
+    if settings.user and settings.password:
+        user, password = quote(settings.user, safe=""), quote(settings.password, safe="")
+        return f"{scheme}://{user}:{password}@{rest}"
+    return url
+
+
+def _spawn(
+    folder: Path,
+    store: Path,
+    port: int | None,
+    timeout: float,
+    listen: str,
+    settings: ServerSettings,
+) -> BrokerState:
     store.mkdir(parents=True, exist_ok=True)
     log = folder / "nats-server.log"
-    args = [str(find_nats_server()), "-js", "-a", _HOST, "-p", str(port or -1), "-m", "-1"]
-    args += ["-sd", str(store)]
+    config = write_config(folder, settings)
+    args = [str(find_nats_server()), "-c", str(config), "-js", "-a", listen]
+    args += ["-p", str(port or -1), "-m", "-1", "-sd", str(store)]
     with log.open("ab") as sink:
         offset = sink.tell()
         proc = subprocess.Popen(
@@ -259,10 +299,13 @@ def _spawn(folder: Path, store: Path, port: int | None, timeout: float) -> Broke
         assert seen.client is not None and seen.monitor is not None
         state = BrokerState(
             pid=proc.pid,
-            url=format_url("nats", _HOST, seen.client[1]),
+            url=_client_url(listen, seen.client[1], settings),
             monitor_url=format_url("http", _HOST, seen.monitor[1]),
             store_dir=str(store),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            sync=settings.sync,
+            listen=listen,
+            tls=settings.tls,
         )
         wait_healthy(state.monitor_url, timeout=timeout)
         _write_state(folder, state)
@@ -283,7 +326,12 @@ def _answers(monitor_url: str) -> bool:
 
 
 def up(
-    project_dir: Path | None = None, port: int | None = None, *, timeout: float = _START_TIMEOUT
+    project_dir: Path | None = None,
+    port: int | None = None,
+    *,
+    timeout: float = _START_TIMEOUT,
+    listen: str = _HOST,
+    settings: ServerSettings | None = None,
 ) -> BrokerState:
     """Start the project's broker, or return the one already running.
 
@@ -291,31 +339,53 @@ def up(
         project_dir: Project folder; by default ``$CALLSHEET_HOME`` or the one found.
         port: Client port; by default a free one chosen by the server.
         timeout: Seconds to wait for a new server to be ready and healthy.
+        listen: Address clients connect to; anything but loopback needs credentials.
+        settings: Sync mode, credentials and TLS; by default ``sync`` from
+            ``$CALLSHEET_SYNC`` (``always`` unless set) and no credentials.
 
     Raises:
+        InsecureListenError: ``listen`` is not loopback and ``settings`` has no credentials.
         PortInUseError: ``port`` is taken by another process.
         BrokerError: The binary is missing, the server did not start, or it already runs
             on another port.
     """
+    explicit = settings is not None or listen != _HOST
+    if settings is None:
+        try:
+            settings = ServerSettings(sync=sync_mode())
+        except ValueError as exc:
+            raise BrokerError(str(exc)) from None
+    if not is_loopback(listen) and not settings.authenticated:
+        raise InsecureListenError(
+            f"refusing to listen on {listen} without credentials: give --user and "
+            "--password, or --token (and --tls-cert/--tls-key), or listen on 127.0.0.1"
+        )
     folder = state_dir(project_dir)
     store = folder / "nats"
     with _locked(folder):
         current = _read_state(folder)
         if current is not None and _serves(current.pid, store) and _answers(current.monitor_url):
-            if port is None or current.url.endswith(f":{port}"):
-                return current
-            raise BrokerError(
-                f"the project's nats-server already runs at {current.url}: stop it with "
-                "`callsheet down` to change its port"
-            )
+            if port is not None and not current.url.endswith(f":{port}"):
+                raise BrokerError(
+                    f"the project's nats-server already runs at {redact(current.url)}: stop "
+                    "it with `callsheet down` to change its port"
+                )
+            asked = (settings.sync, listen, settings.tls)
+            if explicit and (current.sync, current.listen, current.tls) != asked:
+                raise BrokerError(
+                    f"the project's nats-server already runs (sync {current.sync}, listening "
+                    f"on {current.listen}, TLS {'on' if current.tls else 'off'}): stop it "
+                    "with `callsheet down` to change its settings"
+                )
+            return current
         # Anything else on this store is unwell or unrecorded (its starter was killed), and
         # two servers must never share one store: nats-server does not lock it.
         for pid in _servers_on(store):
             _terminate(pid, _STOP_TIMEOUT)
         (folder / "broker.json").unlink(missing_ok=True)
         if port is not None:
-            check_port_free(_HOST, port)
-        return _spawn(folder, store, port, timeout)
+            check_port_free(listen, port)
+        return _spawn(folder, store, port, timeout, listen, settings)
 
 
 def down(project_dir: Path | None = None, *, timeout: float = _STOP_TIMEOUT) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "BrokerNotRunningError", "PortInUseError"]
+__all__ = ["BrokerError", "BrokerNotRunningError", "InsecureListenError", "PortInUseError"]
 
 
 class BrokerError(Exception):
@@ -15,3 +15,7 @@ class PortInUseError(BrokerError):
 
 class BrokerNotRunningError(BrokerError):
     """No server is running, and starting one was not allowed."""
+
+
+class InsecureListenError(BrokerError):
+    """The broker was asked to listen beyond this machine without credentials."""

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 
 import click
+import nats.errors
 
+from callsheet.agents.retry import is_transient
 from callsheet.cli.budget_opts import budget_from, budget_options
 from callsheet.cli.common import EXIT_INVALID, fail, open_store, run
 from callsheet.events.catalog import (
@@ -18,12 +20,14 @@ from callsheet.events.catalog import (
     TaskQuestion,
 )
 from callsheet.events.envelope import Event
-from callsheet.events.store import EventStore
+from callsheet.events.store import Appended, EventStore
 
-__all__ = ["HINT_AFTER", "submit"]
+__all__ = ["HINT_AFTER", "SUBMIT_DEADLINE", "submit"]
 
 HINT_AFTER = 5.0
 """Seconds after which ``submit`` says that no controller has taken the goal yet."""
+SUBMIT_DEADLINE = 30.0
+"""Seconds ``submit`` keeps trying to store the goal while the log is away (a failover)."""
 
 
 @click.command()
@@ -73,13 +77,19 @@ def submit(
 
     async def main() -> Event | None:
         async with open_store() as store:
-            done = await store.append(event)
+            done = await _append_within(store, event, SUBMIT_DEADLINE)
             click.echo(f"goal {goal} submitted ({event.id} seq={done.seq})")
             if not wait:
                 return None
             hint = asyncio.ensure_future(_hint(goal, taken))
             try:
                 return await asyncio.wait_for(_follow(store, goal, done.seq, taken), timeout)
+            except nats.errors.Error as exc:
+                fail(
+                    f"goal {goal} is submitted, but the log was lost while following it "
+                    f"({exc or type(exc).__name__}): follow it with "
+                    f"`callsheet events --goal {goal} -f`"
+                )
             except TimeoutError:
                 nobody = "" if taken.is_set() else "; no controller took it (is a crew running?)"
                 fail(
@@ -90,6 +100,31 @@ def submit(
                 hint.cancel()
 
     _exit_for(goal, run(main))
+
+
+async def _append_within(store: EventStore, event: Event, deadline: float) -> Appended:
+    """Append, trying again while the log is away, for up to ``deadline`` seconds.
+
+    Safe to repeat: the event's id dedups, so the goal is stored once.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    attempt = 0
+    while True:
+        try:
+            return await store.append(event)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if loop.time() >= end:
+                fail(
+                    f"goal {event.goal_id} was not submitted: the log stayed unavailable for "
+                    f"{deadline:g} s ({exc or type(exc).__name__}); see whether it was "
+                    f"stored with `callsheet events --goal {event.goal_id}` before submitting "
+                    "it again"
+                )
+        await asyncio.sleep(min(0.1 * 2.0**attempt, 2.0))
+        attempt += 1
 
 
 async def _follow(store: EventStore, goal: str, from_seq: int, taken: asyncio.Event) -> Event:

@@ -22,6 +22,7 @@ from callsheet.events.errors import (
     EventDecodeError,
     EventError,
     StoreError,
+    StoreUnavailable,
     StreamConfigError,
     SubjectError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "EventStore",
     "StoreConfig",
     "StoreError",
+    "StoreUnavailable",
     "StoredEvent",
     "StreamConfigError",
     "SubjectError",

@@ -29,9 +29,10 @@ def blob_ref(bucket: str, data: bytes) -> BlobRef:
 class BlobStore:
     """Content-addressed blobs: putting the same bytes twice stores them once."""
 
-    def __init__(self, js: JetStreamContext, bucket: str) -> None:
+    def __init__(self, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> None:
         self._js = js
         self._bucket = bucket
+        self._replicas = replicas
         self._obs: ObjectStore | None = None
 
     async def _store(self) -> ObjectStore:
@@ -44,6 +45,7 @@ class BlobStore:
                     config=ObjectStoreConfig(
                         description="callsheet: bodies of events over the message size limit",
                         storage=StorageType.FILE,
+                        replicas=self._replicas,
                     ),
                 )
         return self._obs

@@ -11,6 +11,7 @@ __all__ = [
     "EventDecodeError",
     "EventError",
     "StoreError",
+    "StoreUnavailable",
     "StreamConfigError",
     "SubjectError",
 ]
@@ -40,6 +41,15 @@ class SubjectError(EventError):
 
 class StoreError(Exception):
     """Base class for failures of the event store."""
+
+
+class StoreUnavailable(StoreError):
+    """The log cannot answer for now; trying again later is safe.
+
+    Its stream has no leader (an election, a node lost), JetStream is starting, or the
+    connection is being re-established. Appends dedup by event id, so a retry never
+    duplicates; ``callsheet.agents.retry`` treats this error as transient.
+    """
 
 
 class StreamConfigError(StoreError):

@@ -34,6 +34,7 @@ from typing import Final, Self
 
 import msgspec
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -61,6 +62,7 @@ from callsheet.events.errors import (
     DuplicateEventIdError,
     EventDecodeError,
     StoreError,
+    StoreUnavailable,
     SubjectError,
 )
 from callsheet.events.stream import StoreConfig, ensure_stream
@@ -83,6 +85,40 @@ _HEADER_ROOM: Final = 4096  # room left for headers under the server's max_paylo
 _LAST_SEQ_RE = re.compile(r"wrong last sequence: (\d+)")
 _pointer_encoder = msgspec.json.Encoder()
 _pointer_decoder = msgspec.json.Decoder(BlobPointer)
+_UNAVAILABLE: Final = (
+    nats.js.errors.NoStreamResponseError,  # no stream leader took the message
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+)
+_PAUSE_MAX: Final = 1.0  # longest wait between tries while the stream has no leader
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the log is away for now (nothing was stored by that attempt)."""
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    # 503: JetStream has no leader for the stream yet, or is starting.
+    return isinstance(exc, APIError) and exc.code == 503
+
+
+def _as_store_error(exc: nats.errors.Error, what: str) -> StoreError:
+    """A raw nats-py error met while appending, as the store's own error."""
+    if _unavailable(exc):
+        detail = str(exc) or type(exc).__name__
+        return StoreUnavailable(
+            f"the log is unavailable for now ({detail}) while appending {what}: try again, "
+            "it will not duplicate"
+        )
+    if isinstance(exc, nats.errors.TimeoutError):
+        return AppendTimeout(
+            f"no ack for {what}; it may or may not be stored: append it again, it will "
+            "not duplicate"
+        )
+    description = exc.description if isinstance(exc, APIError) else str(exc)
+    return AppendError(f"server refused {what}: {description or type(exc).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +194,7 @@ class EventStore:
         self._nc = nc
         self._config = config or StoreConfig()
         self._js: JetStreamContext = nc.jetstream(timeout=10.0)
-        self._blobs = BlobStore(self._js, self._config.blob_bucket)
+        self._blobs = BlobStore(self._js, self._config.blob_bucket, replicas=self._config.replicas)
 
     @classmethod
     async def open(cls, nc: Client, config: StoreConfig | None = None) -> Self:
@@ -173,7 +209,7 @@ class EventStore:
         # has run waits there (imported here: the ingress builds on the store).
         from callsheet.ingress.gatekeeper import ensure_ingress
 
-        await ensure_ingress(store._js, store._config.root)
+        await ensure_ingress(store._js, store._config.root, store._config.replicas)
         return store
 
     @property
@@ -218,7 +254,9 @@ class EventStore:
                 (0: the entity must have no event yet); None appends unconditionally.
             traceparent: W3C trace context to carry in the headers.
             timeout: Seconds to wait for the server's ack per attempt.
-            retries: Attempts after a timed-out ack; safe, since the id dedups.
+            retries: Attempts after a timed-out ack; safe, since the id dedups. While
+                the stream has no leader (an election) the append is tried again, with
+                backoff, for up to ``timeout * (retries + 1)`` seconds in all.
 
         Returns:
             The stored position; ``duplicate`` is set if the event was already stored.
@@ -227,6 +265,8 @@ class EventStore:
             EventDecodeError: The event breaks a constraint of the catalog.
             ConcurrencyConflict: Another event was appended to the entity since.
             DuplicateEventIdError: The id is stored with a different body.
+            StoreUnavailable: The log stayed unavailable (no leader, no connection).
+            AppendTimeout: No ack after every attempt.
             AppendError: The server refused the event for another reason.
         """
         prep = await self._prepare(event, traceparent, check=True)
@@ -236,26 +276,62 @@ class EventStore:
                 raise ValueError("expected_last_seq cannot be negative")
             headers[H_EXPECTED_SEQ] = str(expected_last_seq)
             headers[H_EXPECTED_SUBJ] = self._entity_range(prep.entity)
-        for attempt in range(retries + 1):
+        try:
+            return await self._append_one(prep, headers, expected_last_seq, timeout, retries)
+        except nats.errors.Error as exc:  # raw errors of the lookups after a lost ack
+            raise _as_store_error(exc, f"event {event.id}") from exc
+
+    async def _append_one(
+        self,
+        prep: _Prepared,
+        headers: dict[str, str],
+        expected_last_seq: int | None,
+        timeout: float,
+        retries: int,
+    ) -> Appended:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout * (retries + 1)
+        timeouts = pauses = 0
+        event_id = prep.event.id
+        while True:
             try:
                 ack = await self._js.publish(
                     prep.subject, prep.body, timeout=timeout, headers=headers
                 )
             except nats.errors.TimeoutError:
-                if attempt == retries:
+                timeouts += 1
+                if timeouts > retries:
                     raise AppendTimeout(
-                        f"no ack for event {event.id} after {retries + 1} attempts; "
+                        f"no ack for event {event_id} after {timeouts} attempts; "
                         "it may or may not be stored: append it again, it will not duplicate"
                     ) from None
                 continue
             except APIError as exc:
                 if exc.err_code == ERR_WRONG_LAST_SEQ and expected_last_seq is not None:
                     return await self._resolve_conflict(prep, expected_last_seq, exc.description)
-                raise AppendError(f"server refused event {event.id}: {exc.description}") from exc
-            if ack.duplicate:
-                await self._check_same_body(prep, ack.seq)
-            return Appended(ack.seq, event.id, bool(ack.duplicate))
-        raise AssertionError("unreachable")  # pragma: no cover
+                if not _unavailable(exc):
+                    raise AppendError(
+                        f"server refused event {event_id}: {exc.description}"
+                    ) from exc
+                delay = self._pause(pauses, deadline - loop.time(), exc, event_id)
+            except nats.errors.Error as exc:
+                if not _unavailable(exc) or isinstance(exc, nats.errors.ConnectionClosedError):
+                    raise _as_store_error(exc, f"event {event_id}") from exc
+                delay = self._pause(pauses, deadline - loop.time(), exc, event_id)
+            else:
+                if ack.duplicate:
+                    await self._check_same_body(prep, ack.seq)
+                return Appended(ack.seq, event_id, bool(ack.duplicate))
+            pauses += 1
+            await asyncio.sleep(delay)  # a leader election takes a few seconds
+
+    @staticmethod
+    def _pause(pauses: int, left: float, exc: nats.errors.Error, event_id: str) -> float:
+        """The wait before trying again, or StoreUnavailable if the deadline comes first."""
+        delay = min(0.05 * 2.0**pauses, _PAUSE_MAX)
+        if delay >= left:
+            raise _as_store_error(exc, f"event {event_id}") from exc
+        return delay
 
     async def append_many(
         self, events: Iterable[Event], *, timeout: float = 10.0
@@ -277,7 +353,11 @@ class EventStore:
         try:
             acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
         except APIError as exc:
+            if _unavailable(exc):
+                raise _as_store_error(exc, "a pipelined event") from exc
             raise AppendError(f"server refused an event: {exc.description}") from exc
+        except nats.errors.Error as exc:
+            raise _as_store_error(exc, "a pipelined event") from exc
         except TimeoutError:
             raise AppendTimeout(
                 "acks timed out; append the same events again, they will not duplicate"
@@ -338,6 +418,8 @@ class EventStore:
             messages.append((prep.subject, prep.body, headers))
         try:
             seqs = await publish_atomic(self._nc, messages, timeout=timeout)
+        except nats.errors.NoRespondersError as exc:
+            raise _as_store_error(exc, "the atomic batch") from exc
         except nats.errors.TimeoutError:
             raise AppendTimeout(
                 "no ack for the atomic batch; it may or may not be stored: "
@@ -370,7 +452,8 @@ class EventStore:
         return entity_filter(entity[0], entity[1], root=self._config.root)
 
     async def _check_same_body(self, prep: _Prepared, seq: int) -> None:
-        raw = await self._js.get_msg(self._config.stream, seq, direct=True)
+        # From the leader, not a direct get: a replica that lags may not have it yet.
+        raw = await self._js.get_msg(self._config.stream, seq)
         if not _same_body(raw.data, prep.body):
             raise DuplicateEventIdError(prep.event.id, seq)
 
@@ -415,7 +498,7 @@ class EventStore:
             raise DuplicateEventIdError(prepared[0].event.id, first)
         results = []
         for offset, prep in enumerate(prepared):
-            raw = await self._js.get_msg(self._config.stream, first + offset, direct=True)
+            raw = await self._js.get_msg(self._config.stream, first + offset)  # the leader
             if (raw.headers or {}).get(H_MSG_ID) != prep.event.id or not _same_body(
                 raw.data, prep.body
             ):

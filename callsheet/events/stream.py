@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -16,9 +17,18 @@ from nats.js.errors import BadRequestError, NotFoundError
 from callsheet.events.errors import StreamConfigError
 from callsheet.events.subjects import DEFAULT_ROOT, stream_filter
 
-__all__ = ["DEFAULT_STREAM", "StoreConfig", "ensure_stream", "stream_config"]
+__all__ = [
+    "DEFAULT_STREAM",
+    "ENV_REPLICAS",
+    "StoreConfig",
+    "ensure_stream",
+    "replicas_from_env",
+    "stream_config",
+]
 
 DEFAULT_STREAM = "CALLSHEET_EVENTS"
+ENV_REPLICAS = "CALLSHEET_REPLICAS"
+"""Environment variable with the replica count of every stream and bucket (1 to 5)."""
 ERR_SUBJECTS_OVERLAP = 10065
 
 
@@ -43,6 +53,18 @@ class StoreConfig:
     duplicate_window: float = 3600.0
     replicas: int = 1
     max_batch: int = 1000
+
+
+def replicas_from_env() -> int:
+    """``$CALLSHEET_REPLICAS`` (1 when unset): replicas of the log and of every bucket.
+
+    Raises:
+        StreamConfigError: It is not a whole number from 1 to 5 (JetStream's range).
+    """
+    value = os.environ.get(ENV_REPLICAS, "").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 5:
+        raise StreamConfigError(f"{ENV_REPLICAS}={value!r} is not a replica count from 1 to 5")
+    return int(value)
 
 
 def stream_config(config: StoreConfig) -> StreamConfig:

@@ -45,6 +45,7 @@ from nats.js.api import (
 )
 from nats.js.errors import APIError, NotFoundError
 
+from callsheet.agents.retry import fetch_batch, is_transient
 from callsheet.events.codec import decode
 from callsheet.events.errors import (
     DuplicateEventIdError,
@@ -76,9 +77,10 @@ answer always fits a message."""
 _encoder = msgspec.json.Encoder()
 
 
-def ingress_stream(root: str) -> StreamConfig:
+def ingress_stream(root: str, replicas: int = 1) -> StreamConfig:
     """Configuration of the ingress: a durable work queue of untrusted messages."""
     return StreamConfig(
+        num_replicas=replicas,
         name=f"{root.upper()}_INGRESS".replace("-", "_"),
         description="callsheet untrusted ingress, drained by the gatekeeper",
         subjects=[f"{root}.in.>"],
@@ -88,9 +90,10 @@ def ingress_stream(root: str) -> StreamConfig:
     )
 
 
-def dead_letter_stream(root: str) -> StreamConfig:
+def dead_letter_stream(root: str, replicas: int = 1) -> StreamConfig:
     """Configuration of the dead letters: append-only, like the log."""
     return StreamConfig(
+        num_replicas=replicas,
         name=f"{root.upper()}_DEADLETTER".replace("-", "_"),
         description="callsheet messages refused by the gatekeeper, with the reason",
         subjects=[f"{root}.dlq.>"],
@@ -102,14 +105,14 @@ def dead_letter_stream(root: str) -> StreamConfig:
     )
 
 
-async def ensure_ingress(js: JetStreamContext, root: str) -> None:
+async def ensure_ingress(js: JetStreamContext, root: str, replicas: int = 1) -> None:
     """Create the ingress stream if it is missing (``EventStore.open`` does, for every log).
 
     A connection not allowed to look at streams (a role's user) leaves it to one
     that is: the ingress is then made by the operator's commands or the gatekeeper.
     """
     try:
-        await _ensure(js, ingress_stream(root))
+        await _ensure(js, ingress_stream(root, replicas))
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError, APIError) as exc:
         log.debug("ingress stream for %s not ensured: %r", root, exc)
 
@@ -215,8 +218,9 @@ class Gatekeeper:
 
     async def ensure_streams(self) -> None:
         """Create the ingress and dead-letter streams if missing."""
-        await _ensure(self._js, ingress_stream(self._root))
-        await _ensure(self._js, dead_letter_stream(self._root))
+        replicas = self._store.config.replicas  # as many as the log's
+        await _ensure(self._js, ingress_stream(self._root, replicas))
+        await _ensure(self._js, dead_letter_stream(self._root, replicas))
 
     async def admit(self, body: bytes, *, producer: str | None = None) -> Appended:
         """Validate one envelope and append it to the log.
@@ -360,14 +364,19 @@ class Gatekeeper:
         )
         if ready is not None:
             ready.set()
+        failures = 0
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(64, timeout=0.5)
-                except TimeoutError:
-                    continue
+                # A passing outage (no leader: ServiceUnavailableError) is waited out.
+                msgs, failures = await fetch_batch(sub, 64, self._stopping, failures)
                 for msg in msgs:
-                    await self.handle(msg)
+                    try:
+                        await self.handle(msg)
+                    except Exception as exc:
+                        if not is_transient(exc):
+                            raise
+                        # Not acked: redelivered once the outage is over.
+                        log.warning("ingress message left for later, the log is away: %s", exc)
         finally:
             await api.unsubscribe()
             await api_producers.unsubscribe()

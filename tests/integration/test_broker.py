@@ -247,6 +247,9 @@ def test_daemon_up_status_down(project: Path) -> None:
         "monitor_url": state.monitor_url,
         "store_dir": str(project / ".callsheet" / "nats"),
         "started_at": state.started_at,
+        "sync": "always",
+        "listen": "127.0.0.1",
+        "tls": False,
     }
     assert "Server is ready" in (project / ".callsheet" / "nats-server.log").read_text()
     assert daemon.down(project) is True

@@ -29,8 +29,12 @@ def test_three_nats_nodes_form_one_jetstream_cluster_and_jaeger_takes_otlp() -> 
         assert flag(command, "--cluster") == "nats://0.0.0.0:6222"
         names.add(flag(command, "--name"))
         client_ports.add(next(p for p in service["ports"] if p.endswith(":4222")).split(":")[0])
-        (volume,) = service["volumes"]
+        volume, sync = service["volumes"]
         assert volume.split(":")[0] in spec["volumes"]
+        # Acknowledged means on disk: the mounted file says sync_interval: always.
+        assert sync == "./jetstream-sync.conf:/etc/nats/sync.conf:ro"
+        assert flag(command, "-c") == "/etc/nats/sync.conf"
+        assert "sync_interval: always" in (COMPOSE.parent / "jetstream-sync.conf").read_text()
     assert len(names) == 3 and client_ports == {"4222", "4223", "4224"}
     jaeger = services["jaeger"]
     assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
