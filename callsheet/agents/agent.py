@@ -38,6 +38,10 @@ class Agent:
       crew's kinds (controller, supervisor, reviewer, worker) process the history.
     - ``lease_seconds``: the work queue's ack wait (the lease); heartbeats extend it.
     - ``max_in_flight``: most tasks one instance of the agent works on at once.
+    - ``observes``: the event types (``task.result``, or a category ``task.*``)
+      its own ``observe`` folds; with no ``views`` either, its consumer then
+      delivers only those and its handlers' types (the agent reads only what it
+      needs). None (the default): ``observe`` sees every event.
     - ``memory_version``: set it (and implement ``memory`` and ``restore``) when
       the agent keeps memory with ``observe``, so that a restart starts from a
       snapshot of its views and memory instead of folding the whole log; bump it
@@ -56,6 +60,7 @@ class Agent:
     lease_seconds: ClassVar[float] = 30.0
     max_in_flight: ClassVar[int] = 4
     memory_version: ClassVar[int | None] = None
+    observes: ClassVar[tuple[str, ...] | None] = None
     handlers: ClassVar[dict[str, HandlerSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

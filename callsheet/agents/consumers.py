@@ -99,7 +99,8 @@ async def ensure_observer(
         description=f"callsheet agent {name}",
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
         opt_start_seq=floor + 1 if floor else None,
-        ack_policy=AckPolicy.EXPLICIT,
+        # One cumulative ack per fetch (the loop handles in order): no round trip per event.
+        ack_policy=AckPolicy.ALL,
         # One instance handles the events in order; a restart re-makes the consumer at its
         # ack floor, so redelivery is never needed for a crash: a long wait only keeps a slow
         # handler (a long model call) from having the events behind it delivered twice.

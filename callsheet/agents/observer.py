@@ -1,4 +1,4 @@
-"""The loop of an agent's ``@on`` handlers: the log, in order, one event at a time."""
+"""The loop of an agent's ``@on`` handlers: the log, in order, fetched and acked in bulk."""
 
 from __future__ import annotations
 
@@ -30,14 +30,20 @@ __all__ = ["ObserverLoop"]
 
 log = logging.getLogger("callsheet.agents")
 
+FETCH_BATCH = 256
+"""Most events taken by one fetch (and acked by one cumulative ack)."""
+
 
 class ObserverLoop:
     """Feeds the log to an agent's ``@on`` handlers, in order, from where it stopped.
 
-    - Each event is folded into the agent's views, then given to every matching
-      handler; what a handler emits is appended atomically, and only then is the
-      event acked. A crash in between makes the event come again, and the same
-      derived ids keep one copy of the reaction.
+    - Events are fetched in bulk; each is folded into the agent's views, then
+      given to every matching handler; what a handler emits is appended
+      atomically; once the fetch's events are handled, one cumulative ack
+      (``AckPolicy.ALL``) acknowledges them all. A crash in between makes the
+      unacked events come again, and the same derived ids keep one copy of each
+      reaction.
+    - The consumer delivers only the types the agent reads (see ``Agent.observes``).
     - The agent's own reactions are folded into its views as soon as they are
       stored (so the next event's handlers see them even before the log delivers
       them), and not folded again when they arrive.
@@ -99,11 +105,22 @@ class ObserverLoop:
         """Whether the agent keeps state from the whole log (views, or its own ``observe``)."""
         return bool(self.agent.views) or type(self.agent).observe is not Agent.observe
 
+    def _types(self) -> list[str] | None:
+        """The event types this agent reads (its handlers' and its ``observes``); None: all."""
+        if self.agent.views:
+            return None
+        names = {n for spec in self.agent.event_handlers() for n in spec.type_names}
+        if type(self.agent).observe is not Agent.observe:
+            if self.agent.observes is None:
+                return None
+            names.update(self.agent.observes)
+        return sorted(names) or None
+
     def _filters(self) -> list[str]:
-        if self.folds:
+        types = self._types()
+        if types is None:
             return [stream_filter(self.store.config.root)]
-        names = sorted({n for spec in self.agent.event_handlers() for n in spec.type_names})
-        return self.store.filters(types=names) if names else [stream_filter(self.store.config.root)]
+        return self.store.filters(types=types)
 
     def _fold(self, stored: StoredEvent) -> None:
         if stored.seq in self._ahead:
@@ -154,7 +171,9 @@ class ObserverLoop:
         def skip(exc: CorruptEventError) -> None:
             log.error("%s: skipping a corrupt message: %s", self.agent.name, exc)
 
-        reading = self.store.read(from_seq=after + 1, until_seq=floor, on_corrupt=skip)
+        reading = self.store.read(
+            from_seq=after + 1, until_seq=floor, types=self._types(), on_corrupt=skip
+        )
         self.rebuilt = await feed_log(bulks.values(), reading, keep=keep)
         self.views = {name: bulk.result() for name, bulk in bulks.items()}
 
@@ -204,18 +223,34 @@ class ObserverLoop:
         attempt = 0
         try:
             while not self.stopping.is_set():
-                msgs, attempt = await fetch_batch(psub, 16, self.stopping, attempt)
-                for msg in msgs:
-                    if self.stopping.is_set():
-                        return  # not acked: delivered again to the next instance
-                    await self._one(msg)
-                    if self.snapshots is not None and self.snapshots.pacer.due:
-                        await self.snapshots.save(self.position, self.views, self._ahead)
+                msgs, attempt = await fetch_batch(psub, FETCH_BATCH, self.stopping, attempt)
+                await self._batch(msgs)
+                if self.snapshots is not None and self.snapshots.pacer.due:
+                    await self.snapshots.save(self.position, self.views, self._ahead)
         finally:
             await psub.unsubscribe()
             if self.snapshots is not None and self.stopping.is_set() and self._clean:
                 # A clean stop, between events: the state is exactly as of ``position``.
                 await self.snapshots.save(self.position, self.views, self._ahead)
+
+    async def _batch(self, msgs: list[Msg]) -> None:
+        """Handle the events of one fetch in order, then ack them all with one cumulative ack.
+
+        The consumer acks ``ALL``: acking the last handled message acks every one
+        before it, so a fetch costs one round trip, not one per event. Stopping
+        (or a failure) part way acks what was handled; the rest is delivered again.
+        """
+        last: Msg | None = None
+        try:
+            for msg in msgs:
+                if self.stopping.is_set():
+                    break  # the rest is not acked: delivered again to the next instance
+                await self._one(msg)
+                last = msg
+        finally:
+            if last is not None:
+                await self._retrying(last.ack_sync)
+        self._clean = True
 
     async def _retrying(self, step: Any) -> Any:
         attempt = 0
@@ -231,23 +266,18 @@ class ObserverLoop:
         if self.lease is not None and not self.lease.held:
             raise LeadershipLost(f"{self.agent.name}: the lease may have run out; not handling")
         if msg.metadata.sequence.stream <= self.position:
-            # Delivered again (its ack was lost or late): handled already, in order.
-            await self._retrying(msg.ack_sync)
-            return
+            return  # delivered again (its ack was lost or late): handled already, in order
         try:
             stored = await self.store.decode_message(msg)
         except CorruptEventError as exc:
             log.error("%s: skipping a corrupt message: %s", self.agent.name, exc)
-            await msg.ack()
-            return
+            return  # acked with the batch
         self._clean = False  # folded, not yet acked: no snapshot until it is
         self._fold(stored)
         for spec in self.agent.event_handlers():
             await self.dispatch(spec.name, stored, msg.subject)
-        await self._retrying(msg.ack_sync)
         self.position = stored.seq
         self.handled += 1
-        self._clean = True
         if self.snapshots is not None:
             self.snapshots.pacer.count()
 

@@ -98,9 +98,19 @@ class Reactor:
         A redelivered cause makes the same ids: events already stored are found
         (by id, from the cause's position, so even beyond the duplicate window)
         and returned instead of being stored again.
+
+        A reaction over the server's batch limit (a plan of thousands of tasks)
+        is appended as several atomic batches, in order: a restart part way makes
+        the same ids, so the batches stored already are found and the rest follow.
         """
         if not events:
             return []
+        limit = self.store.config.max_batch
+        if len(events) > limit:
+            stored: list[StoredEvent] = []
+            for i in range(0, len(events), limit):
+                stored += await self.append_reaction(cause, events[i : i + limit])
+            return stored
         window = self.store.config.duplicate_window
         old = cause.stored_at < datetime.now(UTC) - timedelta(seconds=window * 0.9)
         attempt = 0

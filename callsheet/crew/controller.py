@@ -56,6 +56,7 @@ class Controller(Agent):
 
     kind = "controller"
     durable = "controller"
+    observes = ("goal.accepted", "goal.rejected")
 
     def __init__(self, name: str | None = None, *, supervisor: str = "supervisor") -> None:
         """Create it.

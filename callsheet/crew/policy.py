@@ -17,6 +17,7 @@ __all__ = [
     "Retry",
     "all_done",
     "decide",
+    "dependency_met",
     "ready",
     "schedule",
     "waiting",
@@ -37,7 +38,8 @@ def ready(board: Board, replaced: Mapping[str, Sequence[str]] | None = None) -> 
     found = [
         card
         for card in board.tasks.values()
-        if card.status == "planned" and all(_met(board, d, swaps) for d in card.depends_on)
+        if card.status == "planned"
+        and all(dependency_met(board, d, swaps) for d in card.depends_on)
     ]
     return sorted(found, key=lambda c: (c.priority, order[c.task_id]))
 
@@ -76,13 +78,14 @@ def schedule(
     return chosen
 
 
-def _met(board: Board, task_id: str, replaced: Mapping[str, Sequence[str]]) -> bool:
+def dependency_met(board: Board, task_id: str, replaced: Mapping[str, Sequence[str]]) -> bool:
+    """Whether a dependency on ``task_id`` is met: done, or replaced by tasks all done (or none)."""
     card = board.tasks.get(task_id)
     if card is not None and card.status == "done":
         return True
     # Replaced: met when the replacements are; removed with none (dropped): no longer waited for.
     swaps = replaced.get(task_id)
-    return swaps is not None and all(_met(board, s, replaced) for s in swaps)
+    return swaps is not None and all(dependency_met(board, s, replaced) for s in swaps)
 
 
 def all_done(board: Board) -> bool:

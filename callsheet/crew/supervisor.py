@@ -18,6 +18,7 @@ import msgspec
 from callsheet.agents import Agent, HandlerContext, on
 from callsheet.agents.recording import call_model
 from callsheet.crew.asking import BudgetAsking
+from callsheet.crew.budget import has_limits
 from callsheet.crew.handoff import DEPENDENCIES, dependency_inputs
 from callsheet.crew.memory import BudgetMemory, SupervisorMemory
 from callsheet.crew.policy import (
@@ -30,6 +31,7 @@ from callsheet.crew.policy import (
     ready,
     waiting,
 )
+from callsheet.crew.readiness import GoalIndex
 from callsheet.events.catalog import (
     ConflictDetected,
     ConflictResolved,
@@ -162,6 +164,10 @@ class Supervisor(BudgetAsking, Agent):
         self.early_changes: dict[str, list[str]] = {}
         self.planned: dict[str, set[str]] = {}
         self.budgets = BudgetMemory()
+        self._index: dict[str, GoalIndex] = {}
+        """Per goal, its ready tasks and queue counts (derived: rebuilt from the board)."""
+        self._touched: dict[str, dict[str, None]] = {}
+        """Per indexed goal, own tasks events touched since the index last looked."""
 
     # -- memory: folded from the log ------------------------------------------------
 
@@ -198,6 +204,7 @@ class Supervisor(BudgetAsking, Agent):
         self.early_changes = {g: list(c) for g, c in memory.early_changes.items()}
         self.planned = {g: set(p) for g, p in memory.planned.items()}
         self.budgets = msgspec.convert(msgspec.to_builtins(memory.budgets), BudgetMemory)
+        self._index, self._touched = {}, {}  # rebuilt from the board on first use
 
     def observe(self, event: Event) -> None:
         """Remember goals, assignments and results (a fold; see ``Agent.observe``)."""
@@ -223,6 +230,30 @@ class Supervisor(BudgetAsking, Agent):
         elif isinstance(event, Replanned) and event.data.cause_task_id is not None:
             added = [t.task_id for t in event.data.added]
             self.replaced.setdefault(goal, {})[event.data.cause_task_id] = added
+        if goal in self._index:
+            if event.task_id is None:
+                if isinstance(event, PlanProposed | Replanned):  # tasks added or removed
+                    del self._index[goal]
+                    self._touched.pop(goal, None)
+            elif event.task_id in self.planned.get(goal, ()):
+                self._touched.setdefault(goal, {})[event.task_id] = None
+
+    def _goal_index(self, ctx: HandlerContext, goal: str) -> GoalIndex | None:
+        """The goal's index, brought up to date; None for a goal with replaced tasks."""
+        if self.replaced.get(goal):
+            return None  # a dependency on a replaced task: the full rule (policy.ready)
+        boards: GoalMap[Board] = ctx.view("board")
+        board = boards.goals.get(goal) or Board(goal_id=goal)
+        index = self._index.get(goal)
+        if index is None:
+            index = self._index[goal] = GoalIndex.build(board, self.planned.get(goal, ()), None)
+            self._touched[goal] = {}
+        else:
+            touched = self._touched.get(goal)
+            if touched:
+                index.refresh(board, list(touched), None)
+                touched.clear()
+        return index
 
     def _mine(self, event: Event) -> bool:
         return event.goal_id in self.supervised and event.goal_id not in self.finished
@@ -249,16 +280,32 @@ class Supervisor(BudgetAsking, Agent):
             new: Tasks planned by this handler that can start (not on the board yet).
         """
         goals = [goal for goal in self.supervised if goal not in self.finished]
-        boards = {goal: self._own_board(ctx, goal) for goal in goals}
         fresh = {(goal, card.task_id) for goal, card in new}
+        plain = type(self).holds is Supervisor.holds
+        views: GoalMap[Board] = ctx.view("board")
+        boards: dict[str, Board] = {}  # of goals with budget limits (the budget rule needs them)
+        queued: Counter[str] = Counter()
+        ready_cards: list[tuple[str, TaskCard]] = []
+        for goal in goals:
+            limited = has_limits(self.budget_of(goal))
+            index = self._goal_index(ctx, goal)
+            if index is None or limited:
+                board = boards[goal] = self._own_board(ctx, goal)
+            if index is None:
+                ready_cards += [(goal, card) for card in ready(board, self.replaced.get(goal))]
+                queued.update(waiting([board]))
+                continue
+            # Only the most urgent few per role can be chosen (unless a rule may hold some).
+            limit = self.max_queued if plain and not limited else None
+            tasks = views.goals[goal].tasks if goal in views.goals else {}
+            ready_cards += [(goal, tasks[t]) for t in index.ready_tasks(limit)]
+            queued.update(index.queued)
         candidates = [
             (goal, card)
-            for goal, board in boards.items()
-            for card in ready(board, self.replaced.get(goal))
+            for goal, card in ready_cards
             if (goal, card.task_id) not in fresh and not self.holds(ctx, goal, card)
         ]
         fresh_ok = [(goal, card) for goal, card in new if not self.holds(ctx, goal, card)]
-        queued = waiting(boards.values())
         for goal, card in self._affordable(ctx, [*candidates, *fresh_ok], queued, boards):
             inputs = self.assignment_inputs(ctx, goal, card)
             self._assign(ctx, card, goal_id=goal, inputs=inputs)
@@ -323,10 +370,12 @@ class Supervisor(BudgetAsking, Agent):
 
     def _advance(self, ctx: HandlerContext) -> None:
         """Assign what became ready; complete the goal when everything is done."""
-        board = self._own_board(ctx)
-        if all_done(board):
-            ctx.emit(GoalCompleted, self.completion(ctx, board), task_id=None)
-            return
+        index = self._goal_index(ctx, ctx.event.goal_id)
+        if index is None or index.all_done:
+            board = self._own_board(ctx)
+            if all_done(board):
+                ctx.emit(GoalCompleted, self.completion(ctx, board), task_id=None)
+                return
         self._dispatch(ctx)
 
     def _tasks_from(self, output: Any) -> _Plan:

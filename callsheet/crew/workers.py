@@ -15,6 +15,8 @@ from callsheet.events.catalog import (
     ContextUpdated,
     ContextUpdatedData,
     TaskAssigned,
+    TaskProgress,
+    TaskProgressData,
     TaskResultData,
 )
 from callsheet.models import Model, ModelRequest, default_model
@@ -104,8 +106,13 @@ class SpecialistWorker(Agent):
         for index in range(int(state["done"]), len(steps)):
             await ctx.sleep(float(state["step_seconds"]))  # the work itself
             state = {**state, "done": index + 1}
-            await ctx.save_checkpoint(state, note=steps[index])
-            await ctx.progress(100.0 * (index + 1) / len(steps), steps[index])
+            # The checkpoint and its progress report in one atomic, fenced batch: one round trip.
+            ctx.checkpoint_event(state, note=steps[index])
+            percent = 100.0 * (index + 1) / len(steps)
+            ctx.emit(
+                TaskProgress, TaskProgressData(worker=self.name, percent=percent, note=steps[index])
+            )
+            await ctx.flush()
         content = "\n".join(f"- {s}" for s in steps)
         artifact_id = f"{ctx.task_id}-output"
         await ctx.publish_artifact(
