@@ -25,8 +25,6 @@ from callsheet.events.catalog import (
     ContextUpdatedData,
     Perspective,
     PlannedTask,
-    Replanned,
-    ReplannedData,
     TaskAssigned,
 )
 from callsheet.projections.board import Board
@@ -36,6 +34,7 @@ from callsheet.review.inventory import Inventory
 from callsheet.review.plan import ANALYST, INVENTORY_TASK, REPORTER, plan_review
 from callsheet.review.replanning import (
     ReplanningSupervisor,
+    emit_replan,
     latest_report,
     renamed,
     report_after,
@@ -124,17 +123,11 @@ class OpportunitySupervisor(ReplanningSupervisor):
         rules = sorted({str(f.get("rule")) for f in found})
         what = f"{key}: {len(found)} errors outside the review's perspectives ({', '.join(rules)})"
 
-        def replanned(reason: str, **changes: list[PlannedTask] | list[str]) -> None:
-            ctx.emit(
-                Replanned,
-                ReplannedData(
-                    plan_version=board.plan_version + 1,
-                    trigger="opportunity",
-                    reason=f"{what}; {reason}"[:65536],
-                    **changes,  # type: ignore[arg-type]
-                ),
-                task_id=None,
-            )
+        def replanned(
+            reason: str, added: list[PlannedTask] | None = None, removed: list[str] | None = None
+        ) -> None:
+            said = f"{what}; {reason}"
+            emit_replan(ctx, board, "opportunity", said, added=added, removed=removed)
 
         wanted = uncovered(board, found)
         report = latest_report(board)

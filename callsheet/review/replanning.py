@@ -38,6 +38,7 @@ from callsheet.events.catalog import (
     PlannedTask,
     Replanned,
     ReplannedData,
+    ReplanTrigger,
     ReviewSpec,
     TaskFailed,
     TaskResult,
@@ -63,6 +64,7 @@ __all__ = [
     "SCOPE_CHANGED",
     "ReplanningSupervisor",
     "descoped",
+    "emit_replan",
     "latest_report",
     "renamed",
     "report_after",
@@ -78,6 +80,29 @@ def latest_report(board: Board) -> TaskCard | None:
     """The report task the plan has now (a scope change plans it again)."""
     reports = [c for c in board.tasks.values() if c.role == REPORTER and c.status != "cancelled"]
     return reports[-1] if reports else None
+
+
+def emit_replan(
+    ctx: HandlerContext,
+    board: Board,
+    trigger: ReplanTrigger,
+    reason: str,
+    *,
+    added: list[PlannedTask] | None = None,
+    removed: list[str] | None = None,
+) -> None:
+    """Emit the goal's next plan version: what changed (maybe nothing) and why."""
+    ctx.emit(
+        Replanned,
+        ReplannedData(
+            plan_version=board.plan_version + 1,
+            trigger=trigger,
+            reason=reason[:65536],
+            added=added or [],
+            removed=removed or [],
+        ),
+        task_id=None,
+    )
 
 
 def report_after(
@@ -354,17 +379,11 @@ class ReplanningSupervisor(FixingSupervisor):
         board = self._own_board(ctx)
         text = event.data.change
 
-        def replanned(reason: str, **changes: list[PlannedTask] | list[str]) -> None:
-            ctx.emit(
-                Replanned,
-                ReplannedData(
-                    plan_version=board.plan_version + 1,
-                    trigger="scope_changed",
-                    reason=f"{SCOPE_CHANGED}, {text[:2000]!r}: {reason}"[:65536],
-                    **changes,  # type: ignore[arg-type]
-                ),
-                task_id=None,
-            )
+        def replanned(
+            reason: str, added: list[PlannedTask] | None = None, removed: list[str] | None = None
+        ) -> None:
+            said = f"{SCOPE_CHANGED}, {text[:2000]!r}: {reason}"
+            emit_replan(ctx, board, "scope_changed", said, added=added, removed=removed)
 
         try:
             change = parse_scope(text)

@@ -142,6 +142,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "PlanProposed",
         "PlanProposedData",
         "PlannedTask",
+        "ReplanTrigger",
         "Replanned",
         "ReplannedData",
         "ReviewCompleted",

@@ -48,6 +48,7 @@ from callsheet.events.catalog.goals import (
     PlanProposedData,
     Replanned,
     ReplannedData,
+    ReplanTrigger,
     ReviewSpec,
 )
 from callsheet.events.catalog.patches import FixedFinding, PatchProposed, PatchProposedData
@@ -147,6 +148,7 @@ __all__ = [
     "PlanProposed",
     "PlanProposedData",
     "PlannedTask",
+    "ReplanTrigger",
     "Replanned",
     "ReplannedData",
     "ReviewCompleted",

@@ -27,6 +27,7 @@ __all__ = [
     "PlanProposed",
     "PlanProposedData",
     "PlannedTask",
+    "ReplanTrigger",
     "Replanned",
     "ReplannedData",
     "ReviewSpec",
@@ -221,23 +222,24 @@ class PlanProposed(Event, tag="plan.proposed", frozen=True, kw_only=True):
     data: PlanProposedData
 
 
+ReplanTrigger = Literal[
+    "task_failed",
+    "scope_changed",
+    "complexity",
+    "opportunity",
+    "worker_failed",
+    "conflict",
+    "inventory",
+    "other",
+]
+"""What makes a supervisor replan."""
+
+
 class ReplannedData(Payload, kw_only=True, frozen=True):
     """The plan changed: what triggered it and what is different."""
 
     plan_version: Annotated[int, Meta(ge=1, description="The new plan's version.")]
-    trigger: Annotated[
-        Literal[
-            "task_failed",
-            "scope_changed",
-            "complexity",
-            "opportunity",
-            "worker_failed",
-            "conflict",
-            "inventory",
-            "other",
-        ],
-        Meta(description="What made the supervisor replan."),
-    ]
+    trigger: Annotated[ReplanTrigger, Meta(description="What made the supervisor replan.")]
     reason: Annotated[Text, Meta(description="Why, in words.")]
     added: Annotated[list[PlannedTask], Meta(description="New tasks.")] = []
     removed: Annotated[list[Id], Meta(description="Task ids dropped from the plan.")] = []
