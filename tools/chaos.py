@@ -181,6 +181,8 @@ async def _submit(nc: Client, subject: str, n: int, acks: dict[str, tuple[str, i
         if "seq" in answer:
             acks[event.id] = (goal, int(answer["seq"]))
             return goal
+        if answer.get("field") is not None:  # the event itself is refused: never accepted
+            raise RuntimeError(f"the gatekeeper refuses the goal: {answer}")
         await asyncio.sleep(0.5)  # "error": the store was unavailable: try again
 
 
@@ -426,7 +428,7 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
         acks: dict[str, tuple[str, int]] = {}
         stop_probe = asyncio.Event()
         prober = asyncio.create_task(_probe(store, stop_probe, acks))
-        subject = f"{config.root}.api.publish"
+        subject = f"{config.root}.api.publish.chaos"  # the producer is named by the subject
         started = time.monotonic()
         n = 0
         goals: list[str] = []
