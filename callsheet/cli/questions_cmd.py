@@ -25,6 +25,7 @@ from callsheet.crew.answers import AnswerError, Raise, apply, parse
 from callsheet.crew.asking import decided_budget
 from callsheet.events.catalog import TaskAnswered, TaskAnsweredData
 from callsheet.events.errors import ConcurrencyConflict
+from callsheet.events.ids import fit_id_bytes
 from callsheet.events.store import EventStore
 from callsheet.projections import questions as questions_projection
 from callsheet.projections.questions import AskedQuestion, Questions
@@ -100,7 +101,7 @@ def person() -> str:
         user = os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"human:{user}"[:128]
+    return fit_id_bytes(f"human:{user}")  # ids are limited in bytes, not characters
 
 
 def _the_question(state: Questions, question_id: str, goal_id: str | None) -> AskedQuestion:

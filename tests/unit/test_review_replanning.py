@@ -118,3 +118,14 @@ def test_only_tasks_a_scope_change_removed_count_as_descoped() -> None:
     )
     failed = TaskCard(task_id="t", status="cancelled", reason="removed by replan: t dropped")
     assert descoped(removed) and not descoped(failed)
+
+
+def test_a_person_with_a_long_non_ascii_name_is_still_a_valid_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callsheet.cli.questions_cmd import person
+    from callsheet.events.ids import MAX_ID_BYTES
+
+    monkeypatch.setenv("USER", "é" * 100)  # 100 characters, 200 bytes
+    who = person()
+    assert who.startswith("human:é") and len(who.encode()) <= MAX_ID_BYTES
