@@ -90,6 +90,7 @@ def emit_replan(
     *,
     added: list[PlannedTask] | None = None,
     removed: list[str] | None = None,
+    cause_task_id: str | None = None,
 ) -> None:
     """Emit the goal's next plan version: what changed (maybe nothing) and why."""
     ctx.emit(
@@ -100,6 +101,7 @@ def emit_replan(
             reason=reason[:65536],
             added=added or [],
             removed=removed or [],
+            cause_task_id=cause_task_id,
         ),
         task_id=None,
     )
@@ -296,17 +298,7 @@ class ReplanningSupervisor(FixingSupervisor):
             f"{output.get('planned_lines')} planned; it analysed {kept} and handed {len(files)} "
             f"back ({sum(sizes)} lines), which {more.task_id} analyses before the verification"
         )
-        ctx.emit(
-            Replanned,
-            ReplannedData(
-                plan_version=ctx.board.plan_version + 1,
-                trigger="complexity",
-                reason=reason[:65536],
-                added=[more],
-                cause_task_id=card.task_id,
-            ),
-            task_id=None,
-        )
+        emit_replan(ctx, ctx.board, "complexity", reason, added=[more], cause_task_id=card.task_id)
         self._plan_tasks(ctx, [more])
 
     def split_failed(self, ctx: HandlerContext, card: TaskCard, reason: str) -> bool:
@@ -322,22 +314,15 @@ class ReplanningSupervisor(FixingSupervisor):
         if not isinstance(failure, TaskFailed) or not _by_a_tool(failure.data.error or ""):
             return False  # a model that is down, say, fails on any file: splitting cannot help
         halves = _halves(card, files)
-        ctx.emit(
-            Replanned,
-            ReplannedData(
-                plan_version=ctx.board.plan_version + 1,
-                trigger="task_failed",
-                reason=(
-                    f"{card.task_id} failed after its retries ({reason}); split by file into "
-                    + " and ".join(f"{h.task_id} ({len(h.inputs['files'])} files)" for h in halves)
-                    + ", so that what fails cannot stop the rest"
-                )[:65536],
-                added=halves,
-                removed=[card.task_id],
-                cause_task_id=card.task_id,
-            ),
-            task_id=None,
+        split = " and ".join(f"{h.task_id} ({len(h.inputs['files'])} files)" for h in halves)
+        why = (
+            f"{card.task_id} failed after its retries ({reason}); split by file into {split}, "
+            "so that what fails cannot stop the rest"
         )
+        emit_replan(
+            ctx, ctx.board, "task_failed", why, added=halves, removed=[card.task_id],
+            cause_task_id=card.task_id,
+        )  # fmt: skip
         self._plan_tasks(ctx, halves)
         return True
 
@@ -352,19 +337,12 @@ class ReplanningSupervisor(FixingSupervisor):
         card = ctx.board.tasks.get(key[1])
         resume = card.last_checkpoint_id if card is not None else None
         how = f"resumes from checkpoint {resume}" if resume else "starts it again"
-        ctx.emit(
-            Replanned,
-            ReplannedData(
-                plan_version=ctx.board.plan_version + 1,
-                trigger="worker_failed",
-                reason=(
-                    f"{key[1]} delivered again (delivery {event.data.attempt}): the worker that "
-                    "had it stopped before finishing (its lease ran out); "
-                    f"{event.data.worker} took it over and {how}"
-                ),
-            ),
-            task_id=None,
+        why = (
+            f"{key[1]} delivered again (delivery {event.data.attempt}): the worker that "
+            f"had it stopped before finishing (its lease ran out); {event.data.worker} took it "
+            f"over and {how}"
         )
+        emit_replan(ctx, ctx.board, "worker_failed", why)
 
     def planned_perspectives(self, goal: str, asked: Sequence[Perspective]) -> list[Perspective]:
         """The perspectives the plan after the inventory covers: as asked, then as changed."""
