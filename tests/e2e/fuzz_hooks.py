@@ -8,8 +8,9 @@ integers, so no body changes meaning, and each still tests what it was made for.
 
 Likewise an id is at most 128 UTF-8 bytes (what a subject token holds, as the
 document's descriptions say), which JSON Schema cannot count: its ``maxLength`` is in
-characters. Every generated string of at most 128 characters is cut to at most 128
-bytes (whole characters), which leaves it as valid for any field as it was.
+characters. Every generated string of at most 128 characters, in a body, a query or a
+path, is cut to at most 128 bytes (whole characters), which leaves it as valid for any
+field as it was.
 """
 
 from __future__ import annotations
@@ -50,8 +51,18 @@ def map_body(ctx: Any, body: Any) -> Any:
     return integral_as_int(body)
 
 
+def strings_within_id_bytes(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {k: within_id_bytes(v) if isinstance(v, str) else v for k, v in values.items()}
+    return values
+
+
 @schemathesis.hook
 def map_query(ctx: Any, query: Any) -> Any:
-    if isinstance(query, dict):
-        return {k: within_id_bytes(v) if isinstance(v, str) else v for k, v in query.items()}
-    return query
+    return strings_within_id_bytes(query)
+
+
+@schemathesis.hook
+def map_path_parameters(ctx: Any, path_parameters: Any) -> Any:
+    # /v1/goals/{goal}/board: the goal is an id, as in a body or a query.
+    return strings_within_id_bytes(path_parameters)
