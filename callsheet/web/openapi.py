@@ -26,7 +26,10 @@ _REF = "#/components/schemas/"
 _REFUSALS: Final = {
     "400": "Not valid: the body names the field at fault.",
     "401": "No valid bearer token.",
-    "403": "The token's producer may not publish this event (another producer's name).",
+    "403": (
+        "The token's producer may not publish this event: another producer's name, or a type "
+        "or goal its policy does not allow (the body names the rule and the field)."
+    ),
     "408": "The body did not arrive in time.",
     "409": "An event id is stored already with another body: nothing was appended.",
     "413": "The body, an event, or the number of events is over the limit.",
