@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callsheet.events.catalog import ModelCalled
-from tests.e2e.cli_support import CLI, Processes, cli, cli_env
+from tests.e2e.cli_support import CLI, Processes, cli
 from tests.e2e.test_crew_failures import open_log
 from tests.fake_anthropic import FakeMessagesAPI, tool_answer
 from tests.support import assert_eventually
@@ -27,20 +26,6 @@ from tests.support import assert_eventually
 pytestmark = pytest.mark.e2e
 
 TITLE = "Build a login"  # the offline planner's four tasks: tests waits for schema and api
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
-
-
-@pytest.fixture
-def procs(env: dict[str, str]) -> Iterator[Processes]:
-    result = Processes(env)
-    try:
-        yield result
-    finally:
-        result.stop()
 
 
 def one_line(out: subprocess.CompletedProcess[str]) -> str:

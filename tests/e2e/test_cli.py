@@ -13,16 +13,10 @@ import pytest
 from ulid import ULID
 
 from callsheet.events.catalog import EVENT_TYPES
-from tests.e2e.cli_support import CLI, cli, cli_env
+from tests.e2e.cli_support import CLI, cli
 from tests.support import assert_eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    """Environment for one test: the session's server, a stream and root of its own."""
-    return cli_env(nats_url, tmp_path)
 
 
 def test_publish_then_read_back(env: dict[str, str]) -> None:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli_support import Processes, cli, cli_env
+from tests.e2e.cli_support import Processes, cli
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
-
-
-@pytest.fixture
-def procs(env: dict[str, str]) -> Iterator[Processes]:
-    result = Processes(env)
-    try:
-        yield result
-    finally:
-        result.stop()
 
 
 def one_line(stderr: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -24,20 +24,6 @@ pytestmark = pytest.mark.e2e
 
 ROLES = ("database", "backend", "frontend")
 TITLE = "Build a user authentication system"
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
-
-
-@pytest.fixture
-def procs(env: dict[str, str]) -> Iterator[Processes]:
-    result = Processes(env)
-    try:
-        yield result
-    finally:
-        result.stop()
 
 
 async def open_log(env: dict[str, str]) -> tuple[Client, EventStore]:

@@ -13,13 +13,12 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cli_support import Processes, cli, cli_env
+from tests.e2e.cli_support import Processes, cli
 from tests.e2e.dashboard_support import Server, servers
 
 __all__ = ["servers"]  # fixtures
@@ -29,20 +28,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "examples" / "js_producer"
 CURL_SESSION = ROOT / "examples" / "http" / "curl_session.sh"
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
-
-
-@pytest.fixture
-def procs(env: dict[str, str]) -> Iterator[Processes]:
-    result = Processes(env)
-    try:
-        yield result
-    finally:
-        result.stop()
 
 
 def events(env: dict[str, str], *args: str) -> list[dict[str, Any]]:

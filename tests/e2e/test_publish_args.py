@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,16 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callsheet.cli.main import cli as callsheet_main
-from tests.e2e.cli_support import CLI, cli, cli_env
+from tests.e2e.cli_support import CLI, cli
 
 pytestmark = pytest.mark.e2e
 
 GOAL_DATA = '{"title": "t"}'
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
 
 
 def stored(env: dict[str, str]) -> list[dict[str, object]]:

@@ -6,13 +6,12 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cli_support import Processes, cli, cli_env
+from tests.e2e.cli_support import Processes, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -39,20 +38,6 @@ def callsheet_args(line: str) -> list[str]:
     words = shlex.split(line, comments=True)
     assert words[0] == "callsheet", line
     return words[1:]
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
-
-
-@pytest.fixture
-def procs(env: dict[str, str]) -> Iterator[Processes]:
-    result = Processes(env)
-    try:
-        yield result
-    finally:
-        result.stop()
 
 
 def demo(env: dict[str, str], command: list[str], cwd: Path) -> tuple[str, list[str]]:

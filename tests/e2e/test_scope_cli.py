@@ -9,18 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli_support import CLI, Processes, cli, cli_env
+from tests.e2e.cli_support import CLI, Processes, cli
 from tests.e2e.test_crew_failures import open_log
 
 pytestmark = pytest.mark.e2e
 
 SHOP = Path(__file__).parents[2] / "examples" / "review" / "shop"
 GOAL = "review-scope"
-
-
-@pytest.fixture
-def env(nats_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(nats_url, tmp_path)
 
 
 async def _assigned(env: dict[str, str], prefix: str) -> None:

@@ -207,3 +207,32 @@ async def test_submit_waits_out_a_cluster_without_quorum(
     events = await asyncio.to_thread(cli, env, "events", "--goal", "g-out", "--json")
     assert events.returncode == 0, events.stderr
     assert events.stdout.count('"goal.submitted"') == 1
+
+
+async def test_a_read_waits_out_a_cluster_without_quorum(
+    cluster: LocalCluster, cnc: Client
+) -> None:
+    uid = str(ULID()).lower()
+    config = StoreConfig(stream=f"Q_{uid}", root=f"q{uid}", blob_bucket=f"QB_{uid}", replicas=3)
+    store = await patiently(lambda: EventStore.open(cnc, config))
+    event = TaskProgress.new(
+        data=TaskProgressData(worker="w", percent=1.0), goal_id="g", task_id="t", producer="test"
+    )
+    await store.append(event)
+
+    async def read_all() -> list[str]:
+        return [s.event.id async for s in store.read(goal_id="g")]
+
+    down = cluster.nodes[1:]
+    for node in down:
+        node.kill()  # no quorum: creating the read's consumer gets no answer
+    try:
+        pending = asyncio.create_task(read_all())
+        # Longer than one request's timeout (5 s): the read must still be waiting.
+        await asyncio.sleep(6)
+        assert not pending.done(), pending.exception() if pending.done() else None
+    finally:
+        for node in down:
+            node.start()
+    assert await pending == [event.id]
+    await patiently(lambda: cnc.jetstream().delete_stream(config.stream))
