@@ -146,10 +146,12 @@ class LeaderLease:
             standing_by: Set once the first attempt found the lease held by another.
             poll: Seconds between attempts (``ttl / 4`` by default).
         """
-        kv = await self._bucket()
         while not stopping.is_set():
             sent = self._clock()
             try:
+                # In the loop: a cluster that is still settling may not answer the
+                # bucket's creation at first, and that is waited out like the rest.
+                kv = await self._bucket()
                 self._revision = await kv.create(self.key, self.holder.encode())
             except KeyWrongLastSequenceError:
                 # Held by another instance: wait for its entry to expire.

@@ -13,6 +13,7 @@ import pytest
 from nats.aio.client import Client
 from ulid import ULID
 
+from callsheet.agents.leader import LeaderLease
 from callsheet.broker.cluster import LocalCluster
 from callsheet.events.catalog import TaskProgress, TaskProgressData
 from callsheet.events.errors import StoreError
@@ -236,3 +237,28 @@ async def test_a_read_waits_out_a_cluster_without_quorum(
             node.start()
     assert await pending == [event.id]
     await patiently(lambda: cnc.jetstream().delete_stream(config.stream))
+
+
+async def test_a_leader_lease_waits_out_a_cluster_without_quorum(
+    cluster: LocalCluster, cnc: Client
+) -> None:
+    uid = str(ULID()).lower()
+    lease = LeaderLease(cnc, f"L_{uid}", "supervisor", "supervisor-1", ttl=5.0, replicas=3)
+    stopping = asyncio.Event()
+    down = cluster.nodes[1:]
+    for node in down:
+        node.kill()  # no quorum: the lease's bucket cannot be made yet
+    try:
+        pending = asyncio.create_task(lease.acquire(stopping))
+        # Longer than one request's timeout (5 s): the supervisor must still be waiting.
+        await asyncio.sleep(6)
+        assert not pending.done(), pending.exception() if pending.done() else None
+    finally:
+        for node in down:
+            node.start()
+    try:
+        assert await asyncio.wait_for(pending, 60) is True
+        assert lease.held
+    finally:
+        stopping.set()
+    await patiently(lambda: cnc.jetstream().delete_key_value(lease.bucket))
