@@ -61,6 +61,7 @@ from callsheet.review.progress import ReviewProgress
 from callsheet.review.report import counts
 from callsheet.review.scope import rescoped
 from callsheet.review.synthesizer import REPORT_ARTIFACT, SARIF_ARTIFACT
+from callsheet.review.workers import AnalystWorker
 
 __all__ = ["EXIT_FINDINGS", "EXIT_INCOMPLETE", "review"]
 
@@ -367,6 +368,8 @@ def review(
         perspectives=wanted,  # type: ignore[arg-type]
         split=split,  # type: ignore[arg-type]
         lines_per_task=lines_per_task,
+        # Analysts started here run their tasks at once, up to the cores: no more tasks than that.
+        slots=min(workers * AnalystWorker.max_in_flight, os.cpu_count() or 1) if workers else None,
         tool_timeout=tool_timeout,
         python=python,
         per_rule=per_rule,

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from callsheet.agents import Agent, WorkContext, work
-from callsheet.agents.tools import ToolError, call_recorded
+from callsheet.agents.tools import ToolError, ToolRun, call_recorded
 from callsheet.events.catalog import (
     PERSPECTIVES,
     AnalysisSkipped,
@@ -30,10 +30,11 @@ from callsheet.events.catalog import (
 )
 from callsheet.models import Model, default_model
 from callsheet.projections.findings import INVENTORY_KEY
-from callsheet.review.analyzers import Analyzer, Job, Raw, for_perspective
+from callsheet.review.analyzers import Analyzer, Job, Raw, Ruff, for_perspective
+from callsheet.review.analyzers.ruff import RuffTogether
 from callsheet.review.config import ProjectConfig
 from callsheet.review.contracts import CONTRACT_PREFIX, contracts
-from callsheet.review.conventions import CONVENTION_PREFIX, conventions
+from callsheet.review.conventions import CONVENTION_PREFIX, conventions, parse_all
 from callsheet.review.findings import (
     digest_of,
     finding_data,
@@ -50,6 +51,7 @@ from callsheet.review.resources import call_holding
 
 __all__ = [
     "BATCH_LINES",
+    "MAX_BATCHES",
     "AnalystWorker",
     "InventoryWorker",
     "TaskError",
@@ -61,6 +63,9 @@ BATCH_LINES = 5000
 """Lines analysed between two checkpoints (a batch of files, at least one file): few enough
 to lose little to a crash, many enough that tools' start-up (bandit, radon: a Python
 process each) stays small next to their work."""
+MAX_BATCHES = 4
+"""Most batches of one task: a large task's batches grow instead, since each batch starts
+every tool again (a checkpoint a quarter of the way is enough to lose little)."""
 _SKIP_PATHS = 10000
 
 
@@ -111,9 +116,10 @@ class InventoryWorker(Agent):
                     texts[rel] = decode_source((Path(root) / rel).read_bytes())
                 except (OSError, ValueError):
                     continue
+            trees = parse_all(texts)  # once, for both
             return {
-                "conventions": conventions(texts, tests, inventory.config),
-                "contracts": contracts({p: t for p, t in texts.items() if p not in tests}),
+                "conventions": conventions(texts, tests, inventory.config, trees),
+                "contracts": contracts({p: t for p, t in texts.items() if p not in tests}, trees),
             }
 
         async def read() -> Any:
@@ -231,11 +237,13 @@ async def read_recorded(
 
 
 def _batches(files: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+    """Consecutive files of ``BATCH_LINES`` lines or more, in ``MAX_BATCHES`` at most."""
     out: list[list[str]] = []
     current: list[str] = []
     lines = 0
+    limit = max(BATCH_LINES, -(-sum(sizes) // MAX_BATCHES))
     for path, size in zip(files, sizes, strict=False):
-        if current and lines + size > BATCH_LINES:
+        if current and lines + size > limit:
             out.append(current)
             current, lines = [], 0
         current.append(path)
@@ -284,6 +292,15 @@ class AnalystWorker(Agent):
             problem = f"unexpected output: {exc}"
             raise ToolError(analyzer.name, problem, retryable=False) from exc
 
+    @staticmethod
+    def _parsed(together: RuffTogether, run: ToolRun, job: Job) -> list[tuple[Perspective, Raw]]:
+        try:
+            return together.parse(run, job)
+        except ToolError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ToolError("ruff", f"unexpected output: {exc}", retryable=False) from exc
+
     async def _findings(
         self, ctx: WorkContext, job: Job, raws: list[tuple[str, Perspective, Raw, str]]
     ) -> list[FindingReportedData]:
@@ -323,26 +340,46 @@ class AnalystWorker(Agent):
         job = job_from(inputs, batch)
         perspectives: list[Perspective] = list(inputs.get("perspectives", []))
         raws: list[tuple[str, Perspective, Raw, str]] = []
+
+        async def failed(exc: ToolError, names: list[Perspective], tool: str) -> None:
+            """A retryable failure fails the task (after what was found); else not analysed."""
+            if exc.retryable:
+                for data in await self._findings(ctx, job, raws):
+                    ctx.emit(FindingReported, data)
+                await ctx.flush()
+                raise exc
+            ctx.emit(
+                AnalysisSkipped,
+                AnalysisSkippedData(
+                    reason=str(exc)[:65536],
+                    paths=list(batch)[:_SKIP_PATHS],
+                    perspectives=names,
+                    tool=tool,
+                ),
+            )
+
+        # The perspectives' ruff rules in one run (``RuffTogether``), the other tools each once.
+        together = RuffTogether(perspectives, job)
+        shared: set[Perspective] = set()
+        invocation = together.invocation(job)
+        if invocation is not None:
+            shared = set(together.perspectives)
+            try:
+                run, evidence = await call_holding(ctx, None, invocation)
+                raws.extend(
+                    ("ruff", p, raw, evidence) for p, raw in self._parsed(together, run, job)
+                )
+            except ToolError as exc:
+                await failed(exc, list(together.perspectives), "ruff")
         for perspective in perspectives:
             typed = bool(inputs.get("typed"))
             for analyzer in for_perspective(perspective, typed=typed, tests=bool(job.test_files)):
+                if isinstance(analyzer, Ruff) and perspective in shared:
+                    continue
                 try:
                     ran = await self._run(ctx, analyzer, job)
                 except ToolError as exc:
-                    if exc.retryable:
-                        for data in await self._findings(ctx, job, raws):
-                            ctx.emit(FindingReported, data)
-                        await ctx.flush()
-                        raise
-                    ctx.emit(
-                        AnalysisSkipped,
-                        AnalysisSkippedData(
-                            reason=str(exc)[:65536],
-                            paths=list(batch)[:_SKIP_PATHS],
-                            perspectives=[perspective],
-                            tool=analyzer.name,
-                        ),
-                    )
+                    await failed(exc, [perspective], analyzer.name)
                     continue
                 if ran is not None:
                     found, evidence = ran

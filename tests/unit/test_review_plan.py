@@ -13,6 +13,7 @@ from callsheet.review.plan import (
     REPORTER,
     SMALL_LINES,
     VERIFIER,
+    balanced_groups,
     module_groups,
     plan_review,
 )
@@ -149,3 +150,59 @@ def test_the_plan_is_deterministic(lines: int) -> None:
     inv = inventory(source("a/x.py", lines // 2), source("b/y.py", lines - lines // 2))
     assert plan_review(inv, SPEC, "g") == plan_review(inv, SPEC, "g")
     assert (len(plan_review(inv, SPEC, "g").tasks) == 3) == (lines < SMALL_LINES)
+
+
+def _large(files: int = 120, lines: int = 500) -> Inventory:
+    return inventory(*(source(f"pkg{i // 10}/m{i}.py", lines) for i in range(files)))
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 4, 8])
+def test_with_slots_the_plan_cuts_no_more_analysis_tasks_than_run_at_once(slots: int) -> None:
+    spec = msgspec.structs.replace(
+        SPEC, slots=slots, perspectives=["security", "bugs", "complexity", "style"]
+    )
+    plan = plan_review(_large(), spec, "g")
+    analysis = [t for t in plan.tasks if t.role == ANALYST]
+    assert 1 <= len(analysis) <= slots
+    # Every file is looked at from every perspective exactly once.
+    covered = sorted(
+        (p, f) for t in analysis for p in t.inputs["perspectives"] for f in t.inputs["files"]
+    )
+    everything = sorted((p, f.path) for p in spec.perspectives for f in _large().files)
+    assert covered == everything
+    verify = [t for t in plan.tasks if t.role == VERIFIER]
+    assert {d for t in verify for d in t.depends_on} == {t.task_id for t in analysis}
+
+
+def test_two_slots_pair_the_costly_perspectives_with_the_cheap_ones() -> None:
+    spec = msgspec.structs.replace(
+        SPEC, slots=2, perspectives=["security", "bugs", "complexity", "style"]
+    )
+    plan = plan_review(_large(), spec, "g")
+    groups = [t.inputs["perspectives"] for t in plan.tasks if t.role == ANALYST]
+    # bandit (security) and radon (complexity) are the costly tools: one in each task.
+    assert sorted(groups) == [["bugs", "complexity"], ["security", "style"]]
+    assert all(len(t.inputs["files"]) == 120 for t in plan.tasks if t.role == ANALYST)
+    assert "2 analysis task(s) at once" in plan.rationale
+
+
+def test_with_slots_the_tests_task_counts_and_small_codebases_still_get_one_task() -> None:
+    spec = msgspec.structs.replace(SPEC, slots=2)
+    plan = plan_review(_large(), spec, "g")
+    analysis = [t for t in plan.tasks if t.role == ANALYST]
+    assert [t.task_id for t in analysis] == [
+        "analyze-tests",
+        "analyze-security-bugs-complexity-style",
+    ]
+    small = plan_review(inventory(source("a.py", 300)), spec, "g")
+    assert [t.task_id for t in small.tasks] == ["analyze", "verify", "report"]
+
+
+def test_balanced_groups_are_contiguous_even_and_never_more_than_asked() -> None:
+    files = [source(f"m{i:02d}.py", 100 + 37 * i) for i in range(30)]
+    for count in (1, 2, 3, 7):
+        groups = balanced_groups(files, count)
+        assert len(groups) <= count
+        assert [f.path for g in groups for f in g] == sorted(f.path for f in files)
+        sizes = [sum(f.lines for f in g) for g in groups]
+        assert max(sizes) - min(sizes) < 2 * max(f.lines for f in files)  # a file each way
