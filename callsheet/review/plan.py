@@ -43,6 +43,7 @@ __all__ = [
     "INTEGRATE_TASK",
     "INTEGRATOR",
     "INVENTORY",
+    "LEARN_TASK",
     "MAX_GROUPS",
     "PATCH_NAME",
     "PATCH_REVIEWER",
@@ -54,6 +55,7 @@ __all__ = [
     "ReviewPlan",
     "balanced_groups",
     "cache_name",
+    "defers_knowledge",
     "inventory_task",
     "module_groups",
     "perspective_groups",
@@ -66,6 +68,9 @@ FIXER, INTEGRATOR = "fixer", "integrator"
 """The roles of ``--fix``: fixers propose patches (which ``PATCH_REVIEWER`` judges), an
 integrator merges them."""
 INVENTORY_TASK, REPORT_TASK, INTEGRATE_TASK = "inventory", "report", "integrate"
+LEARN_TASK = "learn"
+"""The task that learns the project's conventions and contracts, beside the analyses
+(``defers_knowledge``); the report and the fixes wait for it."""
 PATCH_NAME = "callsheet-review.patch"
 """The combined patch's file name (the CLI writes it in the current folder)."""
 WATCHED: tuple[Perspective, ...] = ("security", "bugs")
@@ -102,12 +107,39 @@ def cache_name(goal_id: str) -> str:
 
 def inventory_task(spec: ReviewSpec) -> PlannedTask:
     """The first task: take the inventory of the codebase."""
+    slots = {"slots": spec.slots} if spec.slots is not None else {}
     return PlannedTask(
         task_id=INVENTORY_TASK,
         title=f"Inventory of {spec.path}"[:512],
         role=INVENTORY,
         priority=2,
-        inputs={"path": spec.path},
+        inputs={"path": spec.path, **slots},
+    )
+
+
+def defers_knowledge(slots: int | None, lines: int) -> bool:
+    """Whether the conventions and contracts are learnt by a task of their own (``LEARN_TASK``).
+
+    They take seconds to learn on a large codebase (every file's syntax and tokens)
+    and no analysis needs them: when the crew runs tasks side by side (``slots``),
+    a codebase the plan splits learns them beside the analyses, not before.
+    """
+    return slots is not None and lines >= SMALL_LINES
+
+
+def _learning(inventory: Inventory) -> PlannedTask:
+    return PlannedTask(
+        task_id=LEARN_TASK,
+        title="Learn the project's conventions and its modules' contracts",
+        role=INVENTORY,
+        priority=3,
+        inputs={
+            "learn": True,
+            "root": inventory.root,
+            "files": [f.path for f in inventory.files if f.parses],
+            "test_files": [f.path for f in inventory.files if f.test],
+            "config": msgspec.to_builtins(inventory.config),
+        },
     )
 
 
@@ -360,19 +392,24 @@ def plan_review(inventory: Inventory, spec: ReviewSpec, goal_id: str) -> ReviewP
         title = f"Verify the tests' and typing's findings in {len(files)} files"
         ids = ["analyze-tests", *(t.task_id for t in verify)]
         verify.append(_verification("verify-tests", title, ids, files, common))
+    learn = [_learning(inventory)] if defers_knowledge(spec.slots, inventory.lines) else []
     fixes = _fixes(plan, verify, files, common) if spec.fix else []
+    if learn:  # the fixes are held to the conventions and contracts
+        fixes = [msgspec.structs.replace(t, depends_on=[*t.depends_on, LEARN_TASK]) for t in fixes]
     report = PlannedTask(
         task_id=REPORT_TASK,
         title="Write the report",
         role=REPORTER,
-        depends_on=[t.task_id for t in verify] + [t.task_id for t in fixes[-1:]],
+        depends_on=[t.task_id for t in verify]
+        + [t.task_id for t in fixes[-1:]]
+        + [t.task_id for t in learn],
         priority=4,
         inputs={"root": inventory.root, "per_rule": spec.per_rule, "perspectives": wanted},
     )
     why = plan.rationale + (
         "; each analysis's findings fixed, then merged and verified" if fixes else ""
     )
-    return ReviewPlan([*plan.tasks, *verify, *fixes, report], why)
+    return ReviewPlan([*learn, *plan.tasks, *verify, *fixes, report], why)
 
 
 def _fixes(

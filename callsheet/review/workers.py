@@ -46,7 +46,7 @@ from callsheet.review.growth import Handback, hand_back, measure
 from callsheet.review.inventory import Inventory, InventoryError, decode_source, scan
 from callsheet.review.model_review import review_with_model
 from callsheet.review.opportunity import notice
-from callsheet.review.plan import ANALYST, INVENTORY
+from callsheet.review.plan import ANALYST, INVENTORY, defers_knowledge
 from callsheet.review.resources import call_holding
 
 __all__ = [
@@ -103,11 +103,15 @@ class InventoryWorker(Agent):
     role: ClassVar[str | None] = INVENTORY
     lease_seconds: ClassVar[float] = 60.0
 
-    async def _knowledge(self, ctx: WorkContext, inventory: Inventory) -> None:
+    async def _knowledge(
+        self,
+        ctx: WorkContext,
+        root: str,
+        paths: list[str],
+        tests: list[str],
+        config: ProjectConfig,
+    ) -> None:
         """The project's conventions and its modules' contracts, to the shared context."""
-        root = inventory.root
-        paths = [f.path for f in inventory.files if f.parses]
-        tests = [f.path for f in inventory.files if f.test]
 
         def learn() -> dict[str, Any]:
             texts: dict[str, str] = {}
@@ -118,7 +122,7 @@ class InventoryWorker(Agent):
                     continue
             trees = parse_all(texts)  # once, for both
             return {
-                "conventions": conventions(texts, tests, inventory.config, trees),
+                "conventions": conventions(texts, tests, config, trees),
                 "contracts": contracts({p: t for p, t in texts.items() if p not in tests}, trees),
             }
 
@@ -158,9 +162,24 @@ class InventoryWorker(Agent):
                 task_id=None,
             )
 
+    async def _learn(self, ctx: WorkContext, inputs: dict[str, Any]) -> TaskResultData:
+        """The learning task (``plan.LEARN_TASK``): the knowledge of the files it names."""
+        paths = [str(p) for p in inputs.get("files", [])]
+        config = msgspec.convert(inputs.get("config") or {}, ProjectConfig)
+        tests = [str(p) for p in inputs.get("test_files", [])]
+        await self._knowledge(ctx, str(inputs["root"]), paths, tests, config)
+        await ctx.flush()
+        return TaskResultData(
+            worker=self.name,
+            output={"files": len(paths)},
+            summary=f"conventions and contracts of {len(paths)} files",
+        )
+
     @work()
     async def take(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
         """Scan the tree (one recorded call), then report what it found."""
+        if event.data.inputs.get("learn"):
+            return await self._learn(ctx, dict(event.data.inputs))
         path = str(event.data.inputs.get("path", ""))
 
         async def read() -> Any:
@@ -207,7 +226,15 @@ class InventoryWorker(Agent):
             ),
             task_id=None,
         )
-        await self._knowledge(ctx, inventory)
+        slots = event.data.inputs.get("slots")
+        if not defers_knowledge(int(slots) if slots is not None else None, inventory.lines):
+            await self._knowledge(
+                ctx,
+                inventory.root,
+                [f.path for f in inventory.files if f.parses],
+                [f.path for f in inventory.files if f.test],
+                inventory.config,
+            )
         await ctx.flush()
         return TaskResultData(
             worker=self.name,

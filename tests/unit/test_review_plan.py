@@ -9,11 +9,16 @@ from callsheet.events.catalog import ReviewSpec
 from callsheet.review.inventory import Inventory, SourceFile
 from callsheet.review.plan import (
     ANALYST,
+    FIXER,
+    INVENTORY,
+    LEARN_TASK,
     MAX_GROUPS,
     REPORTER,
     SMALL_LINES,
     VERIFIER,
     balanced_groups,
+    defers_knowledge,
+    inventory_task,
     module_groups,
     plan_review,
 )
@@ -206,3 +211,21 @@ def test_balanced_groups_are_contiguous_even_and_never_more_than_asked() -> None
         assert [f.path for g in groups for f in g] == sorted(f.path for f in files)
         sizes = [sum(f.lines for f in g) for g in groups]
         assert max(sizes) - min(sizes) < 2 * max(f.lines for f in files)  # a file each way
+
+
+def test_with_slots_a_split_codebase_learns_its_conventions_beside_the_analyses() -> None:
+    spec = msgspec.structs.replace(SPEC, slots=2, fix=True)
+    plan = plan_review(_large(), spec, "g")
+    (learn,) = [t for t in plan.tasks if t.task_id == LEARN_TASK]
+    assert learn.role == INVENTORY and learn.depends_on == [] and learn.inputs["learn"]
+    assert learn.inputs["files"] == [f.path for f in _large().files]
+    by_id = {t.task_id: t for t in plan.tasks}
+    assert LEARN_TASK in by_id["report"].depends_on
+    assert all(LEARN_TASK in t.depends_on for t in plan.tasks if t.role == FIXER)
+    assert not any(LEARN_TASK in t.depends_on for t in plan.tasks if t.role in (ANALYST, VERIFIER))
+    assert defers_knowledge(2, 60000) and not defers_knowledge(None, 60000)
+    # A small codebase learns in the inventory, as without slots.
+    small = plan_review(inventory(source("a.py", 300)), spec, "g")
+    assert LEARN_TASK not in {t.task_id for t in small.tasks}
+    assert LEARN_TASK not in {t.task_id for t in plan_review(_large(), SPEC, "g").tasks}
+    assert inventory_task(spec).inputs["slots"] == 2 and "slots" not in inventory_task(SPEC).inputs
