@@ -506,7 +506,9 @@ async def _review(store: EventStore, o: _Options) -> list[StoredEvent] | None:
                 await spawn_agent(_CLASSES[ANALYST], name, server, "--lease", f"{o.lease:g}")
             )
         await asyncio.gather(*(c.ready(60) for c in children))
-        async with AgentRuntime(store, build_review_crew(lease_seconds=o.lease)):
+        # A goal that goes on keeps the whole crew: its spec, not this command's, says --fix.
+        crew = build_review_crew(lease_seconds=o.lease, fix=o.spec.fix or bool(known))
+        async with AgentRuntime(store, crew):
             if known:
                 click.echo(f"goal {o.goal}: continuing the review of {o.target}")
             else:

@@ -63,9 +63,9 @@ BATCH_LINES = 5000
 """Lines analysed between two checkpoints (a batch of files, at least one file): few enough
 to lose little to a crash, many enough that tools' start-up (bandit, radon: a Python
 process each) stays small next to their work."""
-MAX_BATCHES = 4
+MAX_BATCHES = 3
 """Most batches of one task: a large task's batches grow instead, since each batch starts
-every tool again (a checkpoint a quarter of the way is enough to lose little)."""
+every tool again (a checkpoint a third of the way is enough to lose little)."""
 _SKIP_PATHS = 10000
 
 
@@ -264,20 +264,22 @@ async def read_recorded(
 
 
 def _batches(files: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
-    """Consecutive files of ``BATCH_LINES`` lines or more, in ``MAX_BATCHES`` at most."""
-    out: list[list[str]] = []
-    current: list[str] = []
-    lines = 0
-    limit = max(BATCH_LINES, -(-sum(sizes) // MAX_BATCHES))
-    for path, size in zip(files, sizes, strict=False):
-        if current and lines + size > limit:
-            out.append(current)
-            current, lines = [], 0
-        current.append(path)
-        lines += size
-    if current:
-        out.append(current)
-    return out
+    """Consecutive files in batches of about equal lines.
+
+    As many batches as ``BATCH_LINES`` lines each make, ``MAX_BATCHES`` at most; the
+    same files and sizes always give the same batches (a resumed task counts on it).
+    """
+    weights = [max(1, int(n)) for n in sizes[: len(files)]]
+    weights += [1] * (len(files) - len(weights))
+    total = sum(weights)
+    count = max(1, min(MAX_BATCHES, -(-total // BATCH_LINES), len(files)))
+    out: list[list[str]] = [[] for _ in range(count)]
+    seen = 0
+    for path, weight in zip(files, weights, strict=True):
+        # A file goes to the batch its first line falls in.
+        out[min(count - 1, seen * count // max(total, 1))].append(path)
+        seen += weight
+    return [b for b in out if b]
 
 
 class AnalystWorker(Agent):
