@@ -188,7 +188,8 @@ def _review(
         "--no-progress",
     ]  # fmt: skip
     epoch, started = time.time(), time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # Not in this checkout's folder: ``-m`` puts the current folder first on the import path.
+    done = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"bench_review: the review failed ({done.returncode}): {done.stderr}")
