@@ -4,6 +4,7 @@ Run::
 
     python -m tools.bench_review [--package setuptools] [--workers 1,2] [--rounds 2]
                                  [--perspectives security,bugs,complexity,style]
+                                 [--baseline DIR]
 
 An installed package (``setuptools`` by default: about 60,000 lines) is copied
 to a temporary folder. A private ``nats-server`` is started. Round by round, in
@@ -18,6 +19,11 @@ one run, alternating:
    at least one tool was running (the union of the runs' intervals), and the
    share of the wall time during which none was: orchestration (planning, events,
    leases, verification's own work, process start-up).
+
+With ``--baseline DIR`` (another checkout of callsheet, e.g. ``git worktree add
+DIR main``), each round also runs that version's review (its ``callsheet`` first
+on the import path), just before this one's: figures before and after a change,
+side by side, on the same machine at the same moment.
 
 Nothing fails on speed: figures and targets are printed (orchestration under
 10 % of the wall time; with 2 workers, faster than the tools one after the other).
@@ -58,6 +64,13 @@ class ReviewRun:
 
     workers: int
     wall: float
+    started: float = 0.0
+    """When the review was started (seconds since the epoch)."""
+    first_tool: float = 0.0
+    """Seconds from the start to the first tool's start."""
+    after_tools: float = 0.0
+    """Seconds from the last tool's end to the review's exit."""
+    label: str = "review"
     tool_sum: float = 0.0
     tool_busy: float = 0.0
     analysis_sum: float = 0.0
@@ -133,6 +146,9 @@ async def _figures(url: str, stream: str, root: str, goal: str, run: ReviewRun) 
                 run.verify_sum += seconds
             else:
                 run.analysis_sum += seconds
+        if intervals:
+            run.first_tool = min(a for a, _ in intervals) - run.started
+            run.after_tools = run.started + run.wall - max(b for _, b in intervals)
         busy, last = 0.0, float("-inf")
         for start, end in sorted(intervals):
             if end <= last:
@@ -145,7 +161,12 @@ async def _figures(url: str, stream: str, root: str, goal: str, run: ReviewRun) 
 
 
 def _review(
-    tree: Path, workers: int, perspectives: list[Perspective], url: str, home: Path
+    tree: Path,
+    workers: int,
+    perspectives: list[Perspective],
+    url: str,
+    home: Path,
+    baseline: Path | None = None,
 ) -> tuple[ReviewRun, str, str, str]:
     uid = str(ULID()).lower()
     stream, root = f"BENCH_{uid}", f"b{uid}"
@@ -157,20 +178,59 @@ def _review(
         "CALLSHEET_HOME": str(home),
     }
     env.pop("ANTHROPIC_API_KEY", None)
+    if baseline is not None:  # its callsheet before the installed one (analysts inherit it)
+        env["PYTHONPATH"] = os.pathsep.join([str(baseline), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
     command = [
         sys.executable, "-m", "callsheet.cli", "review", str(tree), "--workers", str(workers),
         "--perspectives", ",".join(perspectives), "--report", str(home / f"report-{uid}.md"),
         "--no-progress",
     ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    epoch, started = time.time(), time.perf_counter()
+    # Not in this checkout's folder: ``-m`` puts the current folder first on the import path.
+    done = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"bench_review: the review failed ({done.returncode}): {done.stderr}")
     goal = done.stdout.split()[1].rstrip(":")
-    run = ReviewRun(workers=workers, wall=wall)
+    label = "review" if baseline is None else "baseline review"
+    run = ReviewRun(workers=workers, wall=wall, started=epoch, label=label)
     run.findings = next((ln for ln in done.stdout.splitlines() if " findings: " in ln), "")
     return run, stream, root, goal
+
+
+def _line(run: ReviewRun) -> str:
+    return (
+        f"{run.label}, {run.workers} analysts  {run.wall:6.1f} s wall; "
+        f"{run.runs} tool runs, {run.tool_sum:.1f} s of tools "
+        f"(analysis {run.analysis_sum:.1f}, verification {run.verify_sum:.1f}); "
+        f"a tool running {run.tool_busy:.1f} s; first tool after {run.first_tool:.1f} s, "
+        f"exit {run.after_tools:.1f} s after the last; orchestration "
+        f"{100 * run.orchestration:.1f} %; {run.events} events; {run.findings}"
+    )
+
+
+def _table(
+    best_seq: float, reviews: dict[tuple[bool, int], list[ReviewRun]], counts: list[int]
+) -> None:
+    print("\n| run | wall (best) | vs sequential tools | orchestration (best) |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| tools one after the other | {best_seq:.1f} s | 1.00 | - |")
+    for (_, n), runs in reviews.items():
+        best = min(runs, key=lambda r: r.wall)
+        orch = min(r.orchestration for r in runs)
+        print(
+            f"| {best.label}, {n} analysts | {best.wall:.1f} s | {best_seq / best.wall:.2f} | "
+            f"{100 * orch:.1f} % |"
+        )
+    if len(counts) > 1:
+        first, last = counts[0], counts[-1]
+        for baseline in sorted({b for b, _ in reviews}):
+            slow = min(r.wall for r in reviews[(baseline, first)])
+            fast = min(r.wall for r in reviews[(baseline, last)])
+            label = reviews[(baseline, first)][0].label
+            print(f"\n{label}: speed-up from {first} to {last} analysts: {slow / fast:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,7 +240,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2", help="analyst processes, comma-separated")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--perspectives", default="security,bugs,complexity,style")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout of callsheet to run beside this one"
+    )
     args = parser.parse_args(argv)
+    baseline: Path | None = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "callsheet" / "__init__.py").is_file():
+        raise SystemExit(f"bench_review: --baseline {baseline} holds no callsheet package")
     perspectives: list[Perspective] = [p for p in PERSPECTIVES if p in args.perspectives.split(",")]
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp:
@@ -194,7 +260,10 @@ def main(argv: list[str] | None = None) -> None:
         server = NatsServerProcess(store_dir=base / "nats")
         server.start()
         sequential: list[float] = []
-        reviews: dict[int, list[ReviewRun]] = {n: [] for n in counts}
+        versions: list[Path | None] = [baseline, None] if baseline is not None else [None]
+        reviews: dict[tuple[bool, int], list[ReviewRun]] = {
+            (v is not None, n): [] for v in versions for n in counts
+        }
         try:
             for round_ in range(1, args.rounds + 1):
                 wall, by_tool = asyncio.run(_sequential(tree, perspectives))
@@ -202,33 +271,16 @@ def main(argv: list[str] | None = None) -> None:
                 tools = ", ".join(f"{k} {v:.1f}" for k, v in by_tool.items())
                 print(f"round {round_}: sequential tools {wall:6.1f} s ({tools})")
                 for n in counts:
-                    run, stream, root, goal = _review(tree, n, perspectives, server.url, base)
-                    asyncio.run(_figures(server.url, stream, root, goal, run))
-                    reviews[n].append(run)
-                    print(
-                        f"round {round_}: review, {n} analysts  {run.wall:6.1f} s wall; "
-                        f"{run.runs} tool runs, {run.tool_sum:.1f} s of tools "
-                        f"(analysis {run.analysis_sum:.1f}, verification {run.verify_sum:.1f}); "
-                        f"a tool running {run.tool_busy:.1f} s; orchestration "
-                        f"{100 * run.orchestration:.1f} %; {run.events} events; {run.findings}"
-                    )
+                    for version in versions:
+                        run, stream, root, goal = _review(
+                            tree, n, perspectives, server.url, base, version
+                        )
+                        asyncio.run(_figures(server.url, stream, root, goal, run))
+                        reviews[(version is not None, n)].append(run)
+                        print(f"round {round_}: {_line(run)}")
         finally:
             server.stop()
-    best_seq = min(sequential)
-    print("\n| run | wall (best) | vs sequential tools | orchestration (best) |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| tools one after the other | {best_seq:.1f} s | 1.00 | - |")
-    for n, runs in reviews.items():
-        best = min(runs, key=lambda r: r.wall)
-        orch = min(r.orchestration for r in runs)
-        print(
-            f"| review, {n} analysts | {best.wall:.1f} s | {best_seq / best.wall:.2f} | "
-            f"{100 * orch:.1f} % |"
-        )
-    if len(counts) > 1:
-        first, last = counts[0], counts[-1]
-        speedup = min(r.wall for r in reviews[first]) / min(r.wall for r in reviews[last])
-        print(f"\nspeed-up from {first} to {last} analysts: {speedup:.2f}x")
+    _table(min(sequential), reviews, counts)
     print("targets: orchestration < 10 % of the wall time; with 2 analysts, faster than the tools")
 
 

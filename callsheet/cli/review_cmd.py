@@ -61,6 +61,7 @@ from callsheet.review.progress import ReviewProgress
 from callsheet.review.report import counts
 from callsheet.review.scope import rescoped
 from callsheet.review.synthesizer import REPORT_ARTIFACT, SARIF_ARTIFACT
+from callsheet.review.workers import AnalystWorker
 
 __all__ = ["EXIT_FINDINGS", "EXIT_INCOMPLETE", "review"]
 
@@ -156,8 +157,14 @@ async def _hint(progress: ReviewProgress) -> None:
         )
 
 
-async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: bool) -> str:
-    """Follow the goal until it ends; return how it ended."""
+async def _follow(
+    store: EventStore,
+    goal: str,
+    progress: ReviewProgress,
+    live: bool,
+    seen: list[StoredEvent] | None = None,
+) -> str:
+    """Follow the goal until it ends; return how it ended (and keep its events in ``seen``)."""
     from rich.console import Console
     from rich.live import Live
 
@@ -170,6 +177,8 @@ async def _follow(store: EventStore, goal: str, progress: ReviewProgress, live: 
         async with store.subscribe(goal_id=goal) as sub:
             async for stored in sub:
                 event = stored.event
+                if seen is not None:
+                    seen.append(stored)
                 lines = progress.feed(event)
                 ended = event.event_type in _ENDS
                 if display is None:
@@ -367,6 +376,8 @@ def review(
         perspectives=wanted,  # type: ignore[arg-type]
         split=split,  # type: ignore[arg-type]
         lines_per_task=lines_per_task,
+        # Analysts started here run their tasks at once, up to the cores: no more tasks than that.
+        slots=min(workers * AnalystWorker.max_in_flight, os.cpu_count() or 1) if workers else None,
         tool_timeout=tool_timeout,
         python=python,
         per_rule=per_rule,
@@ -381,10 +392,12 @@ def review(
 
     async def main() -> int:
         async with open_store() as store:
-            finished = await _review(store, options)
-            if finished is None:
+            followed = await _review(store, options)
+            if followed is None:
                 return EXIT_INCOMPLETE
-            events = [s async for s in store.read(goal_id=goal)]
+            # What was followed, and anything appended after the goal's end.
+            after = followed[-1].seq + 1 if followed else None
+            events = [*followed, *[s async for s in store.read(goal_id=goal, from_seq=after)]]
             state = findings_projection.initial()
             for stored in events:
                 state = findings_projection.fold(state, stored.event)
@@ -471,16 +484,21 @@ def _end_of(events: list[StoredEvent]) -> tuple[str, str, list[str]]:
     return "running", "", []
 
 
-async def _review(store: EventStore, o: _Options) -> bool | None:
-    """Run the crew until the goal ends (submitting it unless it exists); None on a timeout."""
+async def _review(store: EventStore, o: _Options) -> list[StoredEvent] | None:
+    """Run the crew until the goal ends (submitting it unless it exists); None on a timeout.
+
+    Returns the goal's events as followed (none when it had ended already).
+    """
     url = store.nc.connected_url
     assert url is not None
     server = f"nats://{url.hostname}:{url.port}"
     known = [s async for s in store.read(goal_id=o.goal)]
     if any(s.event.event_type in _ENDS for s in known):
         click.echo(f"goal {o.goal} has ended already: writing its report again")
-        return True
+        return []
     children: list[AgentProcess] = []
+    seen: list[StoredEvent] = []
+    stopping: asyncio.Future[None] | None = None
     try:
         for i in range(o.workers):
             name = f"analyst-{i + 1}"
@@ -488,7 +506,9 @@ async def _review(store: EventStore, o: _Options) -> bool | None:
                 await spawn_agent(_CLASSES[ANALYST], name, server, "--lease", f"{o.lease:g}")
             )
         await asyncio.gather(*(c.ready(60) for c in children))
-        async with AgentRuntime(store, build_review_crew(lease_seconds=o.lease)):
+        # A goal that goes on keeps the whole crew: its spec, not this command's, says --fix.
+        crew = build_review_crew(lease_seconds=o.lease, fix=o.spec.fix or bool(known))
+        async with AgentRuntime(store, crew):
             if known:
                 click.echo(f"goal {o.goal}: continuing the review of {o.target}")
             else:
@@ -501,12 +521,14 @@ async def _review(store: EventStore, o: _Options) -> bool | None:
                 await store.append(GoalSubmitted.new(data=data, goal_id=o.goal, producer="cli"))
                 click.echo(f"goal {o.goal}: reviewing {o.target} with {o.workers} analysts")
             watch = ReviewProgress(o.goal)
-            await asyncio.wait_for(_follow(store, o.goal, watch, o.live), o.timeout)
+            await asyncio.wait_for(_follow(store, o.goal, watch, o.live, seen), o.timeout)
+            # The analysts stop while the crew here does (not one after the other).
+            stopping = asyncio.ensure_future(stop_all(children))
     except TimeoutError:
         click.echo(f"callsheet: error: the review did not end within {o.timeout:g} s", err=True)
         return None
     except RuntimeError as exc:
         fail(str(exc))
     finally:
-        await stop_all(children)
-    return True
+        await (stopping if stopping is not None else stop_all(children))
+    return seen

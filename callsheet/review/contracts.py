@@ -18,7 +18,7 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-from callsheet.review.patches import public_signatures
+from callsheet.review.patches import signatures_of
 
 __all__ = ["CONTRACT_PREFIX", "contracts", "module_names"]
 
@@ -59,8 +59,11 @@ def _uses(path: str, tree: ast.Module) -> dict[str, set[str]]:
     """The names this file uses of each module it imports: ``{module: {name}}``."""
     used: dict[str, set[str]] = {}
     aliases: dict[str, str] = {}
+    reached: list[ast.Attribute] = []  # matched once every import is known (one walk)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, ast.Attribute):
+            reached.append(node)
+        elif isinstance(node, ast.ImportFrom):
             module = _resolve(path, node)
             for alias in node.names:
                 used.setdefault(module, set()).add(alias.name)
@@ -69,30 +72,43 @@ def _uses(path: str, tree: ast.Module) -> dict[str, set[str]]:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 aliases[alias.asname or alias.name] = alias.name
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
+    if not aliases:
+        return used
+    heads = {name.split(".", 1)[0] for name in aliases}
+    for node in reached:
+        value = node.value
+        while isinstance(value, ast.Attribute):
+            value = value.value
+        # An owner names an alias only if it starts with one's first part: unparse no other.
+        if isinstance(value, ast.Name) and value.id in heads:
             owner = ast.unparse(node.value)
             if owner in aliases:
                 used.setdefault(aliases[owner], set()).add(node.attr)
     return used
 
 
-def contracts(texts: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def contracts(
+    texts: Mapping[str, str], trees: Mapping[str, ast.Module] | None = None
+) -> dict[str, dict[str, Any]]:
     """The contract of each module with a public interface, by path.
 
     Args:
         texts: Every Python file of the codebase (path relative to the root: its text).
+        trees: Their syntax trees, when the caller parsed them already (those that parse).
     """
-    trees: dict[str, ast.Module] = {}
-    for path, text in texts.items():
-        try:
-            trees[path] = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError):
-            continue
+    if trees is None:
+        trees = {}
+        for path, text in texts.items():
+            try:
+                trees[path] = ast.parse(text)
+            except (SyntaxError, ValueError, RecursionError):
+                continue
+    else:
+        trees = {path: tree for path, tree in trees.items() if path in texts}
     uses = {path: _uses(path, tree) for path, tree in trees.items()}
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(trees):
-        signatures = public_signatures(texts[path])
+        signatures = signatures_of(trees[path])
         if not signatures:
             continue
         names = set(module_names(path))

@@ -30,7 +30,7 @@ from typing import Any
 
 from callsheet.review.config import ProjectConfig
 
-__all__ = ["CONVENTION_PREFIX", "conventions"]
+__all__ = ["CONVENTION_PREFIX", "conventions", "parse_all"]
 
 CONVENTION_PREFIX = "convention."
 """Context keys of the project's conventions."""
@@ -67,10 +67,17 @@ def _line_length(texts: Iterable[str]) -> int:
     return lengths[min(len(lengths) - 1, int(len(lengths) * 0.99))]
 
 
-def _shape(trees: Iterable[ast.Module]) -> dict[str, Counter[str]]:
+_LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+
+
+def _tally(trees: Mapping[str, ast.Module], tests: set[str]) -> dict[str, Counter[str]]:
+    """Names and imports of every file, output and string formatting of the code, one walk each."""
     names: Counter[str] = Counter()
     imports: Counter[str] = Counter()
-    for tree in trees:
+    output: Counter[str] = Counter()
+    strings: Counter[str] = Counter()
+    for path, tree in trees.items():
+        code = path not in tests
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 if not (node.name.startswith("__") and node.name.endswith("__")):
@@ -81,56 +88,48 @@ def _shape(trees: Iterable[ast.Module]) -> dict[str, Counter[str]]:
                 imports["relative" if node.level else "from_absolute"] += 1
             elif isinstance(node, ast.Import):
                 imports["import"] += 1
-    return {"names": names, "imports": imports}
-
-
-def _output(trees: Iterable[ast.Module]) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
+            elif not code:
                 continue
-            func = node.func
-            if isinstance(func, ast.Name) and func.id == "print":
-                found["print"] += 1
-            elif isinstance(func, ast.Attribute) and func.attr in (
-                "debug",
-                "info",
-                "warning",
-                "error",
-                "exception",
-                "critical",
-            ):
-                owner = ast.unparse(func.value)
-                if "log" in owner.lower():
-                    found["logging"] += 1
-    return found
-
-
-def _strings(trees: Iterable[ast.Module]) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.JoinedStr) and any(
-                isinstance(v, ast.FormattedValue) for v in node.values
-            ):
-                found["f-string"] += 1
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "format"
-                and isinstance(node.func.value, ast.Constant)
-                and isinstance(node.func.value.value, str)
-            ):
-                found["format"] += 1
+            elif isinstance(node, ast.Call):
+                _call(node, output, strings)
+            elif isinstance(node, ast.JoinedStr):
+                if any(isinstance(v, ast.FormattedValue) for v in node.values):
+                    strings["f-string"] += 1
             elif (
                 isinstance(node, ast.BinOp)
                 and isinstance(node.op, ast.Mod)
                 and isinstance(node.left, ast.Constant)
                 and isinstance(node.left.value, str)
             ):
-                found["percent"] += 1
-    return found
+                strings["percent"] += 1
+    return {"names": names, "imports": imports, "output": output, "strings": strings}
+
+
+def _call(node: ast.Call, output: Counter[str], strings: Counter[str]) -> None:
+    """A call's share: ``print``, a logger's method, or ``"...".format``."""
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == "print":
+        output["print"] += 1
+    elif isinstance(func, ast.Attribute):
+        if func.attr in _LOG_METHODS and "log" in ast.unparse(func.value).lower():
+            output["logging"] += 1
+        elif (
+            func.attr == "format"
+            and isinstance(func.value, ast.Constant)
+            and isinstance(func.value.value, str)
+        ):
+            strings["format"] += 1
+
+
+def parse_all(texts: Mapping[str, str]) -> dict[str, ast.Module]:
+    """The syntax tree of each text that parses, by path."""
+    trees: dict[str, ast.Module] = {}
+    for path, text in texts.items():
+        try:
+            trees[path] = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+    return trees
 
 
 def _most(counts: Mapping[str, int], *names: str) -> str | None:
@@ -140,22 +139,19 @@ def _most(counts: Mapping[str, int], *names: str) -> str | None:
 
 
 def conventions(
-    texts: Mapping[str, str], tests: Iterable[str], config: ProjectConfig
+    texts: Mapping[str, str],
+    tests: Iterable[str],
+    config: ProjectConfig,
+    trees: Mapping[str, ast.Module] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The conventions (``{name: value}``) of a codebase (path: text), tests named apart."""
-    test_files = set(tests)
-    trees: dict[str, ast.Module] = {}
-    for path, text in texts.items():
-        try:
-            trees[path] = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError):
-            continue
-    code = [tree for path, tree in trees.items() if path not in test_files]
+    """The conventions (``{name: value}``) of a codebase (path: text), tests named apart.
+
+    ``trees``: the texts' syntax trees when the caller parsed them already (``parse_all``).
+    """
+    tally = _tally(parse_all(texts) if trees is None else trees, set(tests))
     quotes = _quotes(texts.values())
-    shape = _shape(trees.values())
-    output = _output(code)
-    strings = _strings(code)
-    names, imports = shape["names"], shape["imports"]
+    names, imports = tally["names"], tally["imports"]
+    output, strings = tally["output"], tally["strings"]
     configured = config.line_length
     measured = _line_length(texts.values())
     return {

@@ -304,6 +304,7 @@ def build_review_crew(
     analysts: int = 0,
     model: Model | None = None,
     lease_seconds: float = 60.0,
+    fix: bool = True,
 ) -> list[Agent]:
     """The agents of a review crew for one process.
 
@@ -311,6 +312,9 @@ def build_review_crew(
         analysts: Analyst workers in this process (0: they run in processes of their own).
         model: The model (Claude reviews the code too when it is not the offline one).
         lease_seconds: The tasks' lease.
+        fix: With the agents of ``--fix`` (fixer, patch reviewer, conflict detector,
+            integrator). A crew for reviews that fix nothing leaves them out: two of them
+            fold every event of the log into views that only fixes use.
     """
     agents: list[Agent] = [
         ReviewController("review-controller"),
@@ -318,10 +322,13 @@ def build_review_crew(
         InventoryWorker("inventory-1"),
         VerifierWorker("verifier-1"),
         Synthesizer("synthesizer-1"),
-        FixerWorker("fixer-1"),
-        PatchReviewer("patch-reviewer-1"),
-        ConflictDetector("review-conflicts-1"),
-        Integrator("integrator-1"),
     ]
+    if fix:
+        agents += [
+            FixerWorker("fixer-1"),
+            PatchReviewer("patch-reviewer-1"),
+            ConflictDetector("review-conflicts-1"),
+            Integrator("integrator-1"),
+        ]
     agents.extend(AnalystWorker(f"analyst-{i + 1}", model=model) for i in range(analysts))
     return agents

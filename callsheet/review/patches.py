@@ -22,6 +22,7 @@ __all__ = [
     "changed_signatures",
     "merge",
     "public_signatures",
+    "signatures_of",
     "unified",
 ]
 
@@ -148,6 +149,11 @@ def public_signatures(text: str) -> dict[str, Signature]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
         return {}
+    return signatures_of(tree)
+
+
+def signatures_of(tree: ast.Module) -> dict[str, Signature]:
+    """``public_signatures`` of a module already parsed."""
     found: dict[str, Signature] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

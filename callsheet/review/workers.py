@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from callsheet.agents import Agent, WorkContext, work
-from callsheet.agents.tools import ToolError, call_recorded
+from callsheet.agents.tools import ToolError, ToolRun, call_recorded
 from callsheet.events.catalog import (
     PERSPECTIVES,
     AnalysisSkipped,
@@ -30,10 +30,11 @@ from callsheet.events.catalog import (
 )
 from callsheet.models import Model, default_model
 from callsheet.projections.findings import INVENTORY_KEY
-from callsheet.review.analyzers import Analyzer, Job, Raw, for_perspective
+from callsheet.review.analyzers import Analyzer, Job, Raw, Ruff, for_perspective
+from callsheet.review.analyzers.ruff import RuffTogether
 from callsheet.review.config import ProjectConfig
 from callsheet.review.contracts import CONTRACT_PREFIX, contracts
-from callsheet.review.conventions import CONVENTION_PREFIX, conventions
+from callsheet.review.conventions import CONVENTION_PREFIX, conventions, parse_all
 from callsheet.review.findings import (
     digest_of,
     finding_data,
@@ -45,11 +46,12 @@ from callsheet.review.growth import Handback, hand_back, measure
 from callsheet.review.inventory import Inventory, InventoryError, decode_source, scan
 from callsheet.review.model_review import review_with_model
 from callsheet.review.opportunity import notice
-from callsheet.review.plan import ANALYST, INVENTORY
+from callsheet.review.plan import ANALYST, INVENTORY, defers_knowledge
 from callsheet.review.resources import call_holding
 
 __all__ = [
     "BATCH_LINES",
+    "MAX_BATCHES",
     "AnalystWorker",
     "InventoryWorker",
     "TaskError",
@@ -61,6 +63,9 @@ BATCH_LINES = 5000
 """Lines analysed between two checkpoints (a batch of files, at least one file): few enough
 to lose little to a crash, many enough that tools' start-up (bandit, radon: a Python
 process each) stays small next to their work."""
+MAX_BATCHES = 3
+"""Most batches of one task: a large task's batches grow instead, since each batch starts
+every tool again (a checkpoint a third of the way is enough to lose little)."""
 _SKIP_PATHS = 10000
 
 
@@ -98,11 +103,15 @@ class InventoryWorker(Agent):
     role: ClassVar[str | None] = INVENTORY
     lease_seconds: ClassVar[float] = 60.0
 
-    async def _knowledge(self, ctx: WorkContext, inventory: Inventory) -> None:
+    async def _knowledge(
+        self,
+        ctx: WorkContext,
+        root: str,
+        paths: list[str],
+        tests: list[str],
+        config: ProjectConfig,
+    ) -> None:
         """The project's conventions and its modules' contracts, to the shared context."""
-        root = inventory.root
-        paths = [f.path for f in inventory.files if f.parses]
-        tests = [f.path for f in inventory.files if f.test]
 
         def learn() -> dict[str, Any]:
             texts: dict[str, str] = {}
@@ -111,9 +120,10 @@ class InventoryWorker(Agent):
                     texts[rel] = decode_source((Path(root) / rel).read_bytes())
                 except (OSError, ValueError):
                     continue
+            trees = parse_all(texts)  # once, for both
             return {
-                "conventions": conventions(texts, tests, inventory.config),
-                "contracts": contracts({p: t for p, t in texts.items() if p not in tests}),
+                "conventions": conventions(texts, tests, config, trees),
+                "contracts": contracts({p: t for p, t in texts.items() if p not in tests}, trees),
             }
 
         async def read() -> Any:
@@ -152,9 +162,24 @@ class InventoryWorker(Agent):
                 task_id=None,
             )
 
+    async def _learn(self, ctx: WorkContext, inputs: dict[str, Any]) -> TaskResultData:
+        """The learning task (``plan.LEARN_TASK``): the knowledge of the files it names."""
+        paths = [str(p) for p in inputs.get("files", [])]
+        config = msgspec.convert(inputs.get("config") or {}, ProjectConfig)
+        tests = [str(p) for p in inputs.get("test_files", [])]
+        await self._knowledge(ctx, str(inputs["root"]), paths, tests, config)
+        await ctx.flush()
+        return TaskResultData(
+            worker=self.name,
+            output={"files": len(paths)},
+            summary=f"conventions and contracts of {len(paths)} files",
+        )
+
     @work()
     async def take(self, event: TaskAssigned, ctx: WorkContext) -> TaskResultData:
         """Scan the tree (one recorded call), then report what it found."""
+        if event.data.inputs.get("learn"):
+            return await self._learn(ctx, dict(event.data.inputs))
         path = str(event.data.inputs.get("path", ""))
 
         async def read() -> Any:
@@ -201,7 +226,15 @@ class InventoryWorker(Agent):
             ),
             task_id=None,
         )
-        await self._knowledge(ctx, inventory)
+        slots = event.data.inputs.get("slots")
+        if not defers_knowledge(int(slots) if slots is not None else None, inventory.lines):
+            await self._knowledge(
+                ctx,
+                inventory.root,
+                [f.path for f in inventory.files if f.parses],
+                [f.path for f in inventory.files if f.test],
+                inventory.config,
+            )
         await ctx.flush()
         return TaskResultData(
             worker=self.name,
@@ -231,18 +264,22 @@ async def read_recorded(
 
 
 def _batches(files: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
-    out: list[list[str]] = []
-    current: list[str] = []
-    lines = 0
-    for path, size in zip(files, sizes, strict=False):
-        if current and lines + size > BATCH_LINES:
-            out.append(current)
-            current, lines = [], 0
-        current.append(path)
-        lines += size
-    if current:
-        out.append(current)
-    return out
+    """Consecutive files in batches of about equal lines.
+
+    As many batches as ``BATCH_LINES`` lines each make, ``MAX_BATCHES`` at most; the
+    same files and sizes always give the same batches (a resumed task counts on it).
+    """
+    weights = [max(1, int(n)) for n in sizes[: len(files)]]
+    weights += [1] * (len(files) - len(weights))
+    total = sum(weights)
+    count = max(1, min(MAX_BATCHES, -(-total // BATCH_LINES), len(files)))
+    out: list[list[str]] = [[] for _ in range(count)]
+    seen = 0
+    for path, weight in zip(files, weights, strict=True):
+        # A file goes to the batch its first line falls in.
+        out[min(count - 1, seen * count // max(total, 1))].append(path)
+        seen += weight
+    return [b for b in out if b]
 
 
 class AnalystWorker(Agent):
@@ -284,6 +321,15 @@ class AnalystWorker(Agent):
             problem = f"unexpected output: {exc}"
             raise ToolError(analyzer.name, problem, retryable=False) from exc
 
+    @staticmethod
+    def _parsed(together: RuffTogether, run: ToolRun, job: Job) -> list[tuple[Perspective, Raw]]:
+        try:
+            return together.parse(run, job)
+        except ToolError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ToolError("ruff", f"unexpected output: {exc}", retryable=False) from exc
+
     async def _findings(
         self, ctx: WorkContext, job: Job, raws: list[tuple[str, Perspective, Raw, str]]
     ) -> list[FindingReportedData]:
@@ -323,26 +369,46 @@ class AnalystWorker(Agent):
         job = job_from(inputs, batch)
         perspectives: list[Perspective] = list(inputs.get("perspectives", []))
         raws: list[tuple[str, Perspective, Raw, str]] = []
+
+        async def failed(exc: ToolError, names: list[Perspective], tool: str) -> None:
+            """A retryable failure fails the task (after what was found); else not analysed."""
+            if exc.retryable:
+                for data in await self._findings(ctx, job, raws):
+                    ctx.emit(FindingReported, data)
+                await ctx.flush()
+                raise exc
+            ctx.emit(
+                AnalysisSkipped,
+                AnalysisSkippedData(
+                    reason=str(exc)[:65536],
+                    paths=list(batch)[:_SKIP_PATHS],
+                    perspectives=names,
+                    tool=tool,
+                ),
+            )
+
+        # The perspectives' ruff rules in one run (``RuffTogether``), the other tools each once.
+        together = RuffTogether(perspectives, job)
+        shared: set[Perspective] = set()
+        invocation = together.invocation(job)
+        if invocation is not None:
+            shared = set(together.perspectives)
+            try:
+                run, evidence = await call_holding(ctx, None, invocation)
+                raws.extend(
+                    ("ruff", p, raw, evidence) for p, raw in self._parsed(together, run, job)
+                )
+            except ToolError as exc:
+                await failed(exc, list(together.perspectives), "ruff")
         for perspective in perspectives:
             typed = bool(inputs.get("typed"))
             for analyzer in for_perspective(perspective, typed=typed, tests=bool(job.test_files)):
+                if isinstance(analyzer, Ruff) and perspective in shared:
+                    continue
                 try:
                     ran = await self._run(ctx, analyzer, job)
                 except ToolError as exc:
-                    if exc.retryable:
-                        for data in await self._findings(ctx, job, raws):
-                            ctx.emit(FindingReported, data)
-                        await ctx.flush()
-                        raise
-                    ctx.emit(
-                        AnalysisSkipped,
-                        AnalysisSkippedData(
-                            reason=str(exc)[:65536],
-                            paths=list(batch)[:_SKIP_PATHS],
-                            perspectives=[perspective],
-                            tool=analyzer.name,
-                        ),
-                    )
+                    await failed(exc, [perspective], analyzer.name)
                     continue
                 if ran is not None:
                     found, evidence = ran

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from callsheet.agents.tools import ToolError, ToolRun, run_tool
-from callsheet.events.catalog import SEVERITIES
+from callsheet.events.catalog import SEVERITIES, Perspective
 from callsheet.review.analyzers import (
     Analyzer,
     Bandit,
@@ -27,6 +28,7 @@ from callsheet.review.analyzers import (
     Raw,
     Ruff,
 )
+from callsheet.review.analyzers.ruff import RuffTogether, owner
 from callsheet.review.config import read_config
 
 BROKEN = "def broken(:\n    pass\n"
@@ -252,3 +254,54 @@ class TestPytest(AnalyzerContract):
     def test_coverage_is_measured_once(self) -> None:
         assert not self.analyzer.reconfirms("low-coverage")
         assert self.analyzer.reconfirms("test-failure")
+
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "review" / "shop"
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["isolated", "project-config"])
+def test_one_ruff_run_for_several_perspectives_finds_what_their_own_runs_find(
+    configured: bool, tmp_path: Path
+) -> None:
+    """``RuffTogether``: the union of the perspectives' rules, split back, equals their runs."""
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP, root)
+    if not configured:  # the shop configures ruff in its pyproject.toml
+        (root / "pyproject.toml").unlink()
+    files = tuple(sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")))
+    tests = frozenset(f for f in files if "test" in f)
+    job = Job(root=str(root), files=files, config=read_config(root), test_files=tests)
+    wanted: list[Perspective] = ["security", "bugs", "complexity", "style"]
+    together = RuffTogether(wanted, job)
+    assert set(together.perspectives) == (
+        {"security", "bugs", "complexity"} if configured else set(wanted)
+    )
+    invocation = together.invocation(job)
+    assert invocation is not None
+    shared = {
+        (perspective, raw.path, raw.line, raw.rule, raw.message)
+        for perspective, raw in together.parse(asyncio.run(run_tool(invocation)), job)
+    }
+    alone: set[tuple[str, str, int, str, str]] = set()
+    for perspective in together.perspectives:
+        ruff = Ruff(perspective)
+        own = ruff.invocation(job)
+        assert own is not None
+        run = asyncio.run(run_tool(own))
+        alone |= {(perspective, r.path, r.line, r.rule, r.message) for r in ruff.parse(run, job)}
+    assert shared == alone
+    assert {p for p, *_ in shared} == set(together.perspectives)  # each found something
+    assert not any(p == "security" and path in tests for p, path, *_ in shared)
+
+
+def test_ruff_rules_belong_to_the_perspective_whose_family_selects_them() -> None:
+    wanted: list[Perspective] = ["security", "bugs", "complexity", "style"]
+    assert owner("S101", wanted) == "security"
+    assert owner("SIM102", wanted) == "style"  # not flake8-bandit's S
+    assert owner("C901", wanted) == "complexity"
+    assert owner("C408", wanted) == "style"  # flake8-comprehensions, not mccabe
+    assert owner("PLE0101", wanted) == "bugs"
+    assert owner("PLW0603", wanted) == "style"
+    assert owner("F401", wanted) == "bugs"
+    assert owner("FBT001", wanted) == "style"
+    assert owner("S101", ["bugs", "style"]) is None  # security's, though not reviewed

@@ -9,10 +9,16 @@ from callsheet.events.catalog import ReviewSpec
 from callsheet.review.inventory import Inventory, SourceFile
 from callsheet.review.plan import (
     ANALYST,
+    FIXER,
+    INVENTORY,
+    LEARN_TASK,
     MAX_GROUPS,
     REPORTER,
     SMALL_LINES,
     VERIFIER,
+    balanced_groups,
+    defers_knowledge,
+    inventory_task,
     module_groups,
     plan_review,
 )
@@ -149,3 +155,77 @@ def test_the_plan_is_deterministic(lines: int) -> None:
     inv = inventory(source("a/x.py", lines // 2), source("b/y.py", lines - lines // 2))
     assert plan_review(inv, SPEC, "g") == plan_review(inv, SPEC, "g")
     assert (len(plan_review(inv, SPEC, "g").tasks) == 3) == (lines < SMALL_LINES)
+
+
+def _large(files: int = 120, lines: int = 500) -> Inventory:
+    return inventory(*(source(f"pkg{i // 10}/m{i}.py", lines) for i in range(files)))
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 4, 8])
+def test_with_slots_the_plan_cuts_no_more_analysis_tasks_than_run_at_once(slots: int) -> None:
+    spec = msgspec.structs.replace(
+        SPEC, slots=slots, perspectives=["security", "bugs", "complexity", "style"]
+    )
+    plan = plan_review(_large(), spec, "g")
+    analysis = [t for t in plan.tasks if t.role == ANALYST]
+    assert 1 <= len(analysis) <= slots
+    # Every file is looked at from every perspective exactly once.
+    covered = sorted(
+        (p, f) for t in analysis for p in t.inputs["perspectives"] for f in t.inputs["files"]
+    )
+    everything = sorted((p, f.path) for p in spec.perspectives for f in _large().files)
+    assert covered == everything
+    verify = [t for t in plan.tasks if t.role == VERIFIER]
+    assert {d for t in verify for d in t.depends_on} == {t.task_id for t in analysis}
+
+
+def test_two_slots_pair_the_costly_perspectives_with_the_cheap_ones() -> None:
+    spec = msgspec.structs.replace(
+        SPEC, slots=2, perspectives=["security", "bugs", "complexity", "style"]
+    )
+    plan = plan_review(_large(), spec, "g")
+    groups = [t.inputs["perspectives"] for t in plan.tasks if t.role == ANALYST]
+    # bandit (security) and radon (complexity) are the costly tools: one in each task.
+    assert sorted(groups) == [["bugs", "complexity"], ["security", "style"]]
+    assert all(len(t.inputs["files"]) == 120 for t in plan.tasks if t.role == ANALYST)
+    assert "2 analysis task(s) at once" in plan.rationale
+
+
+def test_with_slots_the_tests_task_counts_and_small_codebases_still_get_one_task() -> None:
+    spec = msgspec.structs.replace(SPEC, slots=2)
+    plan = plan_review(_large(), spec, "g")
+    analysis = [t for t in plan.tasks if t.role == ANALYST]
+    assert [t.task_id for t in analysis] == [
+        "analyze-tests",
+        "analyze-security-bugs-complexity-style",
+    ]
+    small = plan_review(inventory(source("a.py", 300)), spec, "g")
+    assert [t.task_id for t in small.tasks] == ["analyze", "verify", "report"]
+
+
+def test_balanced_groups_are_contiguous_even_and_never_more_than_asked() -> None:
+    files = [source(f"m{i:02d}.py", 100 + 37 * i) for i in range(30)]
+    for count in (1, 2, 3, 7):
+        groups = balanced_groups(files, count)
+        assert len(groups) <= count
+        assert [f.path for g in groups for f in g] == sorted(f.path for f in files)
+        sizes = [sum(f.lines for f in g) for g in groups]
+        assert max(sizes) - min(sizes) < 2 * max(f.lines for f in files)  # a file each way
+
+
+def test_with_slots_a_split_codebase_learns_its_conventions_beside_the_analyses() -> None:
+    spec = msgspec.structs.replace(SPEC, slots=2, fix=True)
+    plan = plan_review(_large(), spec, "g")
+    (learn,) = [t for t in plan.tasks if t.task_id == LEARN_TASK]
+    assert learn.role == INVENTORY and learn.depends_on == [] and learn.inputs["learn"]
+    assert learn.inputs["files"] == [f.path for f in _large().files]
+    by_id = {t.task_id: t for t in plan.tasks}
+    assert LEARN_TASK in by_id["report"].depends_on
+    assert all(LEARN_TASK in t.depends_on for t in plan.tasks if t.role == FIXER)
+    assert not any(LEARN_TASK in t.depends_on for t in plan.tasks if t.role in (ANALYST, VERIFIER))
+    assert defers_knowledge(2, 60000) and not defers_knowledge(None, 60000)
+    # A small codebase learns in the inventory, as without slots.
+    small = plan_review(inventory(source("a.py", 300)), spec, "g")
+    assert LEARN_TASK not in {t.task_id for t in small.tasks}
+    assert LEARN_TASK not in {t.task_id for t in plan_review(_large(), SPEC, "g").tasks}
+    assert inventory_task(spec).inputs["slots"] == 2 and "slots" not in inventory_task(SPEC).inputs

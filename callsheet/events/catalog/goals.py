@@ -82,6 +82,14 @@ class ReviewSpec(Payload, kw_only=True, frozen=True):
     tool_timeout: Annotated[
         float, Meta(gt=0, le=86400, description="Seconds a tool may run before it is stopped.")
     ] = 300.0
+    slots: Annotated[
+        Annotated[int, Meta(ge=1, le=1024)] | None,
+        Meta(
+            description="Analysis tasks the crew can run at once (analysts in flight, at most "
+            "the machine's cores): the plan cuts no more tasks than this. None: unknown, the "
+            "plan splits by lines_per_task alone."
+        ),
+    ] = None
     python: Annotated[
         Annotated[str, Meta(max_length=4096)] | None,
         Meta(description="Interpreter for the project's own tests; the crew's by default."),

@@ -19,7 +19,15 @@ from callsheet.agents.tools import Invocation, ToolError, ToolRun
 from callsheet.events.catalog import FixEdit, Perspective, Severity, SuggestedFix
 from callsheet.review.analyzers.base import Analyzer, Job, Raw, parse_json, relative
 
-__all__ = ["FAMILIES", "STYLE_DEFAULT", "Ruff", "diagnostics", "severity"]
+__all__ = [
+    "FAMILIES",
+    "STYLE_DEFAULT",
+    "Ruff",
+    "RuffTogether",
+    "diagnostics",
+    "owner",
+    "severity",
+]
 
 FAMILIES: dict[Perspective, tuple[str, ...]] = {
     "security": ("S",),
@@ -236,6 +244,64 @@ class Ruff(Analyzer):
                     help_uri=d.get("url") if isinstance(d.get("url"), str) else None,
                 )
             )
+        return found
+
+
+def _matches(selector: str, code: str) -> bool:
+    """Whether a rule selector picks a code (``S`` picks ``S101``, not ``SIM101``)."""
+    digits = "0123456789"
+    return code.startswith(selector) and code.rstrip(digits) == selector.rstrip(digits)
+
+
+def owner(code: str, perspectives: Sequence[Perspective]) -> Perspective | None:
+    """Which of these perspectives a ruff rule belongs to (style takes what no family has)."""
+    for perspective in perspectives:
+        if any(_matches(s, code) for s in FAMILIES.get(perspective, ())):
+            return perspective
+    if "style" in perspectives and not any(
+        _matches(s, code) for families in FAMILIES.values() for s in families
+    ):
+        return "style"
+    return None
+
+
+class RuffTogether:
+    """One ruff run for several perspectives: the union of their rules, split afterwards.
+
+    Ruff's diagnostics of a rule do not depend on which other rules are selected,
+    so one run selecting every family gives what each perspective's run gives,
+    for one start and one read of the files. The perspectives that select rule
+    families (and style when ruff runs isolated, which selects its defaults the
+    same way) share a run; with the project's own ruff configuration, style
+    (its own selection, less the families) keeps a run of its own.
+    """
+
+    def __init__(self, perspectives: Sequence[Perspective], job: Job) -> None:
+        """The perspectives that share the run, of those wanted, for this job's configuration."""
+        shared = [p for p in perspectives if p in FAMILIES]
+        if "style" in perspectives and job.config.ruff_config is None:
+            shared.append("style")
+        self.perspectives: tuple[Perspective, ...] = tuple(shared)
+
+    def invocation(self, job: Job) -> Invocation | None:
+        """``ruff check`` on the job's files with every shared perspective's rules."""
+        if len(self.perspectives) < 2 or not job.files:
+            return None
+        select: list[str] = []
+        for perspective in self.perspectives:
+            select += FAMILIES.get(perspective, STYLE_DEFAULT)
+        args = [*Ruff(self.perspectives[0])._args(job, select), "--", *job.files]
+        return Invocation("ruff", tuple(args), job.root, timeout=job.timeout)
+
+    def parse(self, run: ToolRun, job: Job) -> list[tuple[Perspective, Raw]]:
+        """Each diagnostic with its perspective; security's only in code files, as its own run."""
+        code_files = set(job.code_files)
+        found: list[tuple[Perspective, Raw]] = []
+        for raw in Ruff(self.perspectives[0]).parse(run, job):
+            perspective = owner(raw.rule, self.perspectives)
+            if perspective is None or (perspective == "security" and raw.path not in code_files):
+                continue
+            found.append((perspective, raw))
         return found
 
 
