@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -14,10 +15,13 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig
 
 from callsheet.agents import Agent, AgentRuntime, WorkContext, work
+from callsheet.agents.consumers import ensure_work_queue
+from callsheet.agents.leader import LeaderLease
 from callsheet.broker.process import NatsServerProcess
+from callsheet.events.blobs import blob_ref
 from callsheet.events.catalog import (
     GoalAccepted,
     GoalAcceptedData,
@@ -36,20 +40,22 @@ from callsheet.events.codec import encode
 from callsheet.events.errors import StoreError
 from callsheet.events.store import CorruptEventError, EventStore
 from callsheet.events.stream import StoreConfig
+from callsheet.events.subjects import role_work_filter
 from examples.eventsourcing_app.helpdesk import Helpdesk
 from tests.e2e.cli_support import cli
 from tests.support import assert_eventually
+from tools.permissions import password_variables
 
-ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service", "application")
 PERMISSIONS = Path(__file__).parents[2] / "infra" / "permissions.conf"
-STORE = StoreConfig(stream="SECURE_EVENTS")  # the permissions assume the root "cs"
+STORE = StoreConfig()  # the shipped file names the default stream, root and blob bucket
+WORKER = "worker-backend"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
     with pytest.MonkeyPatch.context() as patch:
-        for role in ROLES:
-            patch.setenv(f"CALLSHEET_{role.upper()}_PASSWORD", f"pw-{role}")
+        for user, variable in password_variables().items():
+            patch.setenv(variable, f"pw-{user}")
         home = tmp_path_factory.mktemp("secure")
         # The shipped permissions, on a server of the test's own (port, store).
         (home / "permissions.conf").write_text(PERMISSIONS.read_text())
@@ -85,9 +91,9 @@ async def admin_store(server: NatsServerProcess) -> AsyncIterator[EventStore]:
         yield await EventStore.open(nc, STORE)
 
 
-def assigned(task: str) -> TaskAssigned:
+def assigned(task: str, role: str = "backend") -> TaskAssigned:
     return TaskAssigned.new(
-        data=TaskAssignedData(role="writer", lease_seconds=2),
+        data=TaskAssignedData(role=role, lease_seconds=2),
         goal_id="g",
         task_id=task,
         producer="x",
@@ -106,14 +112,14 @@ async def refused(store: EventStore, event: Any) -> None:
 async def test_a_wrong_password_is_refused(server: NatsServerProcess) -> None:
     with pytest.raises(Exception, match=r"(?i)authorization"):
         await nats.connect(
-            server.url, user="worker", password="nope", allow_reconnect=False, connect_timeout=5
+            server.url, user=WORKER, password="nope", allow_reconnect=False, connect_timeout=5
         )
 
 
 async def test_a_worker_reports_but_cannot_hand_out_work_or_accept_goals(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         result = TaskResult.new(
             data=TaskResultData(worker="w", output=1), goal_id="g", task_id="t1", producer="w"
@@ -141,7 +147,7 @@ async def test_a_worker_cannot_pass_a_goal_end_off_as_progress(
     progress = TaskProgress.new(
         data=TaskProgressData(worker="w", percent=5.0), goal_id=goal, task_id="t", producer="w"
     )
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         await refused(store, end)  # the goal's own subject is denied to a worker...
         subject = f"cs.ev.{goal}.task.t.~.task.progress"  # ...a progress subject is not
@@ -184,7 +190,7 @@ async def test_a_service_can_only_use_the_ingress(server: NatsServerProcess) -> 
 
 class Writer(Agent):
     kind = "worker"
-    role = "writer"
+    role = "backend"
     lease_seconds = 2.0
 
     @work()
@@ -192,10 +198,10 @@ class Writer(Agent):
         return f"written {event.task_id}"
 
 
-async def test_a_worker_agent_runs_under_the_worker_user(
+async def test_a_worker_agent_runs_under_its_roles_user(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         async with AgentRuntime(store, [Writer("writer-1")]):
             await admin_store.append(assigned("t-run"))
@@ -303,7 +309,7 @@ SABOTAGE = {
 }
 
 
-@pytest.mark.parametrize("role", ["worker", "controller", "reviewer", "application"])
+@pytest.mark.parametrize("role", [WORKER, "controller", "reviewer", "application"])
 @pytest.mark.parametrize("attempt", sorted(SABOTAGE))
 async def test_no_other_role_can_sabotage_the_supervisors_consumer(
     server: NatsServerProcess, admin_store: EventStore, role: str, attempt: str
@@ -330,34 +336,238 @@ async def test_the_supervisor_still_manages_its_own_consumer(
         await _delete(js)
 
 
-async def test_an_overwritten_blob_is_reported_skipped_and_restored_by_its_writer(
+# -- the work queues: each worker role's own ----------------------------------------
+
+
+async def _frontend_queue(admin_store: EventStore) -> str:
+    js = admin_store.nc.jetstream(timeout=5.0)
+    return await ensure_work_queue(js, STORE.stream, STORE.root, "frontend", lease_seconds=30)
+
+
+async def _info(js: JetStreamContext, queue: str) -> None:
+    await js.consumer_info(STORE.stream, queue)
+
+
+async def _fetch_queue(js: JetStreamContext, queue: str) -> None:
+    sub = await js.pull_subscribe_bind(queue, stream=STORE.stream)
+    await sub.fetch(1, timeout=1.0)
+
+
+async def _pause_queue(js: JetStreamContext, queue: str) -> None:
+    await js.pause_consumer(STORE.stream, queue, "2099-01-01T00:00:00Z")
+
+
+async def _redirect_queue(js: JetStreamContext, queue: str) -> None:
+    config = ConsumerConfig(durable_name=queue, ack_policy=AckPolicy.EXPLICIT, filter_subject="x.y")
+    await js.add_consumer(STORE.stream, config)
+
+
+QUEUE_SABOTAGE = {
+    "fetch": _fetch_queue,
+    "info": _info,
+    "pause": _pause_queue,
+    "redirect": _redirect_queue,
+}
+
+
+@pytest.mark.parametrize("attempt", sorted(QUEUE_SABOTAGE))
+async def test_a_worker_cannot_touch_another_roles_queue(
+    server: NatsServerProcess, admin_store: EventStore, attempt: str
+) -> None:
+    queue = await _frontend_queue(admin_store)
+    await admin_store.append(assigned(f"t-front-{attempt}", role="frontend"))
+    async with connect(server, WORKER) as nc:
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await QUEUE_SABOTAGE[attempt](nc.jetstream(timeout=1.0), queue)
+    info = await admin_store.nc.jetstream().consumer_info(STORE.stream, queue)
+    assert info.config.filter_subject == role_work_filter("frontend", root=STORE.root)
+    assert not info.paused and not info.num_ack_pending
+
+
+@pytest.mark.parametrize("role", ["controller", "supervisor", "reviewer", "application"])
+async def test_no_other_role_takes_a_workers_tasks(
+    server: NatsServerProcess, admin_store: EventStore, role: str
+) -> None:
+    queue = await _frontend_queue(admin_store)
+    await admin_store.append(assigned(f"t-front-{role}", role="frontend"))
+    async with connect(server, role) as nc:
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await _fetch_queue(nc.jetstream(timeout=1.0), queue)
+    info = await admin_store.nc.jetstream().consumer_info(STORE.stream, queue)
+    assert not info.num_ack_pending
+
+
+async def test_a_worker_fetches_and_acks_its_own_queue(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
-    goal = "g-blob"
-    big = TaskResult.new(
-        data=TaskResultData(worker="w", output="x" * 1_200_000),
+    await admin_store.append(assigned("t-own", role="frontend"))
+    async with connect(server, "worker-frontend") as nc:
+        js = nc.jetstream(timeout=5.0)
+        queue = await ensure_work_queue(js, STORE.stream, STORE.root, "frontend", lease_seconds=30)
+        await js.consumer_info(STORE.stream, queue)
+        sub = await js.pull_subscribe_bind(queue, stream=STORE.stream)
+        msgs = await sub.fetch(1, timeout=5.0)
+        await msgs[0].ack_sync()
+
+
+# -- the buckets: leader leases, snapshots, exclusive resources ----------------------
+
+BUCKET_CASES = [
+    # (user, bucket suffix, key, may write)
+    ("controller", "LEADERS", "supervisor", False),
+    (WORKER, "LEADERS", "controller", False),
+    ("reviewer", "LEADERS", "supervisor", False),
+    ("supervisor", "LEADERS", "supervisor", True),
+    (WORKER, "SNAPSHOTS", "agent-supervisor", False),
+    ("controller", "SNAPSHOTS", "agent-supervisor", False),
+    ("supervisor", "SNAPSHOTS", "board", False),
+    ("supervisor", "SNAPSHOTS", "agent-supervisor", True),
+    (WORKER, "LEASES", "test-suite.abc", False),
+    ("controller", "LEASES", "test-suite.abc", False),
+    ("worker-analyst", "LEASES", "test-suite.abc", True),
+]
+
+
+@pytest.mark.parametrize(("user", "suffix", "key", "allowed"), BUCKET_CASES)
+async def test_each_bucket_entry_is_written_only_by_its_role(
+    server: NatsServerProcess,
+    admin_store: EventStore,
+    user: str,
+    suffix: str,
+    key: str,
+    allowed: bool,
+) -> None:
+    bucket = f"{STORE.stream}_{suffix}"
+    admin_js = admin_store.nc.jetstream(timeout=5.0)
+    try:
+        admin_kv = await admin_js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        admin_kv = await admin_js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+    before = await admin_kv.put(key, b"admin's")
+    async with connect(server, user) as nc:
+        kv = await nc.jetstream(timeout=1.0).key_value(bucket)
+        if allowed:
+            await kv.put(key, user.encode())
+        else:
+            for attempt in (kv.put(key, b"forged"), kv.delete(key), kv.purge(key)):
+                with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+                    await attempt
+    entry = await admin_kv.get(key)
+    assert entry.value == (user.encode() if allowed else b"admin's")
+    assert (entry.revision == before) != allowed
+
+
+async def test_the_supervisor_takes_its_leader_lease_a_controller_cannot(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    async with connect(server, "admin") as nc:  # admin makes the bucket (or finds it), free
+        kv = await LeaderLease(nc, STORE.stream, "supervisor", "admin", ttl=5.0).key_value()
+        await kv.purge("supervisor")
+    async with connect(server, "supervisor") as nc:
+        lease = LeaderLease(nc, STORE.stream, "supervisor", "supervisor-1", ttl=5.0)
+        await lease.take_once()
+        async with connect(server, "controller") as other:
+            usurper = LeaderLease(other, STORE.stream, "supervisor", "controller-1", ttl=5.0)
+            kv = await usurper.key_value()
+            with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+                await kv.delete("supervisor")
+        await lease.release()
+
+
+# -- the blobs: write-once -----------------------------------------------------------
+
+
+def _meta(name: str) -> str:
+    """The subject of a blob's description (the Object Store's layout)."""
+    return f"$O.{STORE.blob_bucket}.M.{base64.urlsafe_b64encode(name.encode()).decode()}"
+
+
+def _big(goal: str, fill: str = "x") -> TaskResult:
+    return TaskResult.new(
+        data=TaskResultData(worker="w", output=fill * 1_200_000),
         goal_id=goal,
         task_id="t",
         producer="w",
     )
+
+
+async def test_an_agent_cannot_overwrite_a_blob(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    goal = "g-blob"
+    big = _big(goal)
     await admin_store.append(big)
-    after = await admin_store.append(
+    ref = await admin_store.put_blob(encode(big))  # the reference the event's pointer has
+    stream = f"OBJ_{STORE.blob_bucket}"
+    info = await admin_store.nc.jetstream().stream_info(stream)
+    assert info.config.deny_delete and info.config.deny_purge
+    assert not info.config.allow_rollup_hdrs
+    async with connect(server, WORKER) as nc:
+        js = nc.jetstream(timeout=2.0)
+        objects = await js.object_store(STORE.blob_bucket)
+        # The Object Store's own overwrite (a description with a rollup): the broker refuses.
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await objects.put(ref.name, b"y" * ref.size)
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await js.purge_stream(stream)
+        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
+            await js.delete_msg(stream, 1)
+        # A description of other bytes, appended without a rollup: stored, never read.
+        forged = dict(name=ref.name, bucket=STORE.blob_bucket, nuid="forged", size=ref.size)
+        await js.publish(f"$O.{STORE.blob_bucket}.C.forged", b"y" * 1000, stream=stream)
+        await js.publish(_meta(ref.name), json.dumps({**forged, "chunks": 1}).encode())
+    reported: list[CorruptEventError] = []
+    events = [s.event async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)]
+    assert events == [big] and not reported
+    assert await admin_store.get_blob(ref) == encode(big)
+
+
+async def test_a_squatted_blob_name_is_skipped_and_a_good_copy_appended(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    goal = "g-squat"
+    big = _big(goal, "z")
+    ref = blob_ref(STORE.blob_bucket, encode(big))
+    await admin_store.put_blob(b"make the bucket" * 100)
+    stream = f"OBJ_{STORE.blob_bucket}"
+    async with connect(server, WORKER) as nc:  # a name is claimed before its bytes are written
+        js = nc.jetstream(timeout=2.0)
+        await js.publish(f"$O.{STORE.blob_bucket}.C.squat", b"y" * 1000, stream=stream)
+        squat = dict(name=ref.name, bucket=STORE.blob_bucket, nuid="squat", size=ref.size, chunks=1)
+        await js.publish(_meta(ref.name), json.dumps(squat).encode(), stream=stream)
+    await admin_store.append(big)
+    events = [s.event async for s in admin_store.read(goal_id=goal)]
+    assert events == [big]
+    assert await admin_store.get_blob(ref) == encode(big)
+
+
+async def test_a_blob_overwritten_in_an_old_bucket_is_reported_and_restored_by_its_writer(
+    server: NatsServerProcess, admin_store: EventStore
+) -> None:
+    # A bucket made before blobs were write-once still takes rollups: the read checks the
+    # digest, reports the event and reads on; a retry of the event appends a good copy.
+    config = StoreConfig(blob_bucket="OLD_BLOBS")
+    await admin_store.nc.jetstream().create_object_store("OLD_BLOBS")
+    store = EventStore(admin_store.nc, config)
+    goal = "g-old-blob"
+    big = _big(goal, "o")
+    await store.append(big)
+    after = await store.append(
         TaskProgress.new(
             data=TaskProgressData(worker="w", percent=1.0), goal_id=goal, task_id="u", producer="w"
         )
     )
-    ref = await admin_store.put_blob(encode(big))  # the reference the event's pointer has
-    async with connect(server, "worker") as nc:
-        objects = await nc.jetstream(timeout=2.0).object_store(STORE.blob_bucket)
-        # Not refused (see infra/README.md): only the purge of the old chunks is, after
-        # the new ones and the new description are stored, so the put times out.
+    ref = blob_ref("OLD_BLOBS", encode(big))
+    async with connect(server, WORKER) as nc:
+        objects = await nc.jetstream(timeout=2.0).object_store("OLD_BLOBS")
+        # The purge of the old chunks is refused (the put times out) after the rollup.
         with contextlib.suppress(nats.errors.TimeoutError):
             await objects.put(ref.name, b"y" * ref.size)  # same size: only the digest tells
     reported: list[CorruptEventError] = []
-    seqs = [s.seq async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)]
+    seqs = [s.seq async for s in store.read(goal_id=goal, on_corrupt=reported.append)]
     assert seqs == [after.seq]  # the rest of the log is read
     assert len(reported) == 1 and "digest" in reported[0].reason
-    again = await admin_store.append(big)  # a retry of the same event restores the blob
+    again = await store.append(big)
     assert again.duplicate
-    events = [s.event async for s in admin_store.read(goal_id=goal)]
+    events = [s.event async for s in store.read(goal_id=goal)]
     assert events[0] == big
