@@ -13,7 +13,6 @@ from typing import Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig
 
@@ -43,46 +42,16 @@ from callsheet.events.stream import StoreConfig
 from callsheet.events.subjects import role_work_filter
 from examples.eventsourcing_app.helpdesk import Helpdesk
 from tests.e2e.cli_support import cli
+from tests.integration.permissions_support import connect, secure_server
 from tests.support import assert_eventually
-from tools.permissions import password_variables
 
-PERMISSIONS = Path(__file__).parents[2] / "infra" / "permissions.conf"
 STORE = StoreConfig()  # the shipped file names the default stream, root and blob bucket
 WORKER = "worker-backend"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
-    with pytest.MonkeyPatch.context() as patch:
-        for user, variable in password_variables().items():
-            patch.setenv(variable, f"pw-{user}")
-        home = tmp_path_factory.mktemp("secure")
-        # The shipped permissions, on a server of the test's own (port, store).
-        (home / "permissions.conf").write_text(PERMISSIONS.read_text())
-        config = home / "server.conf"
-        config.write_text("include ./permissions.conf\n")
-        proc = NatsServerProcess(store_dir=home / "store", config_file=config)
-        proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@contextlib.asynccontextmanager
-async def connect(server: NatsServerProcess, role: str) -> AsyncIterator[Client]:
-    errors: list[Exception] = []
-
-    async def on_error(exc: Exception) -> None:
-        errors.append(exc)
-
-    nc = await nats.connect(
-        server.url, user=role, password=f"pw-{role}", error_cb=on_error, connect_timeout=5
-    )
-    try:
-        yield nc
-    finally:
-        await nc.close()
+    yield from secure_server(tmp_path_factory)
 
 
 @pytest.fixture
