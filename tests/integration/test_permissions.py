@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -14,13 +12,10 @@ from typing import Any
 import nats
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from callsheet.agents import Agent, AgentRuntime, WorkContext, work
-from callsheet.agents.consumers import ensure_work_queue
-from callsheet.agents.leader import LeaderLease
 from callsheet.broker.process import NatsServerProcess
-from callsheet.events.blobs import blob_ref
 from callsheet.events.catalog import (
     GoalAccepted,
     GoalAcceptedData,
@@ -39,7 +34,6 @@ from callsheet.events.codec import encode
 from callsheet.events.errors import StoreError
 from callsheet.events.store import CorruptEventError, EventStore
 from callsheet.events.stream import StoreConfig
-from callsheet.events.subjects import role_work_filter
 from examples.eventsourcing_app.helpdesk import Helpdesk
 from tests.e2e.cli_support import cli
 from tests.integration.permissions_support import connect, secure_server
@@ -303,240 +297,3 @@ async def test_the_supervisor_still_manages_its_own_consumer(
         await _pause(js)
         await js.resume_consumer(STORE.stream, SUPERVISOR_QUEUE)
         await _delete(js)
-
-
-# -- the work queues: each worker role's own ----------------------------------------
-
-
-async def _frontend_queue(admin_store: EventStore) -> str:
-    js = admin_store.nc.jetstream(timeout=5.0)
-    return await ensure_work_queue(js, STORE.stream, STORE.root, "frontend", lease_seconds=30)
-
-
-async def _info(js: JetStreamContext, queue: str) -> None:
-    await js.consumer_info(STORE.stream, queue)
-
-
-async def _fetch_queue(js: JetStreamContext, queue: str) -> None:
-    sub = await js.pull_subscribe_bind(queue, stream=STORE.stream)
-    await sub.fetch(1, timeout=1.0)
-
-
-async def _pause_queue(js: JetStreamContext, queue: str) -> None:
-    await js.pause_consumer(STORE.stream, queue, "2099-01-01T00:00:00Z")
-
-
-async def _redirect_queue(js: JetStreamContext, queue: str) -> None:
-    config = ConsumerConfig(durable_name=queue, ack_policy=AckPolicy.EXPLICIT, filter_subject="x.y")
-    await js.add_consumer(STORE.stream, config)
-
-
-QUEUE_SABOTAGE = {
-    "fetch": _fetch_queue,
-    "info": _info,
-    "pause": _pause_queue,
-    "redirect": _redirect_queue,
-}
-
-
-@pytest.mark.parametrize("attempt", sorted(QUEUE_SABOTAGE))
-async def test_a_worker_cannot_touch_another_roles_queue(
-    server: NatsServerProcess, admin_store: EventStore, attempt: str
-) -> None:
-    queue = await _frontend_queue(admin_store)
-    await admin_store.append(assigned(f"t-front-{attempt}", role="frontend"))
-    async with connect(server, WORKER) as nc:
-        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-            await QUEUE_SABOTAGE[attempt](nc.jetstream(timeout=1.0), queue)
-    info = await admin_store.nc.jetstream().consumer_info(STORE.stream, queue)
-    assert info.config.filter_subject == role_work_filter("frontend", root=STORE.root)
-    assert not info.paused and not info.num_ack_pending
-
-
-@pytest.mark.parametrize("role", ["controller", "supervisor", "reviewer", "application"])
-async def test_no_other_role_takes_a_workers_tasks(
-    server: NatsServerProcess, admin_store: EventStore, role: str
-) -> None:
-    queue = await _frontend_queue(admin_store)
-    await admin_store.append(assigned(f"t-front-{role}", role="frontend"))
-    async with connect(server, role) as nc:
-        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-            await _fetch_queue(nc.jetstream(timeout=1.0), queue)
-    info = await admin_store.nc.jetstream().consumer_info(STORE.stream, queue)
-    assert not info.num_ack_pending
-
-
-async def test_a_worker_fetches_and_acks_its_own_queue(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    await admin_store.append(assigned("t-own", role="frontend"))
-    async with connect(server, "worker-frontend") as nc:
-        js = nc.jetstream(timeout=5.0)
-        queue = await ensure_work_queue(js, STORE.stream, STORE.root, "frontend", lease_seconds=30)
-        await js.consumer_info(STORE.stream, queue)
-        sub = await js.pull_subscribe_bind(queue, stream=STORE.stream)
-        msgs = await sub.fetch(1, timeout=5.0)
-        await msgs[0].ack_sync()
-
-
-# -- the buckets: leader leases, snapshots, exclusive resources ----------------------
-
-BUCKET_CASES = [
-    # (user, bucket suffix, key, may write)
-    ("controller", "LEADERS", "supervisor", False),
-    (WORKER, "LEADERS", "controller", False),
-    ("reviewer", "LEADERS", "supervisor", False),
-    ("supervisor", "LEADERS", "supervisor", True),
-    (WORKER, "SNAPSHOTS", "agent-supervisor", False),
-    ("controller", "SNAPSHOTS", "agent-supervisor", False),
-    ("supervisor", "SNAPSHOTS", "board", False),
-    ("supervisor", "SNAPSHOTS", "agent-supervisor", True),
-    (WORKER, "LEASES", "test-suite.abc", False),
-    ("controller", "LEASES", "test-suite.abc", False),
-    ("worker-analyst", "LEASES", "test-suite.abc", True),
-]
-
-
-@pytest.mark.parametrize(("user", "suffix", "key", "allowed"), BUCKET_CASES)
-async def test_each_bucket_entry_is_written_only_by_its_role(
-    server: NatsServerProcess,
-    admin_store: EventStore,
-    user: str,
-    suffix: str,
-    key: str,
-    allowed: bool,
-) -> None:
-    bucket = f"{STORE.stream}_{suffix}"
-    admin_js = admin_store.nc.jetstream(timeout=5.0)
-    try:
-        admin_kv = await admin_js.key_value(bucket)
-    except nats.js.errors.BucketNotFoundError:
-        admin_kv = await admin_js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
-    before = await admin_kv.put(key, b"admin's")
-    async with connect(server, user) as nc:
-        kv = await nc.jetstream(timeout=1.0).key_value(bucket)
-        if allowed:
-            await kv.put(key, user.encode())
-        else:
-            for attempt in (kv.put(key, b"forged"), kv.delete(key), kv.purge(key)):
-                with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-                    await attempt
-    entry = await admin_kv.get(key)
-    assert entry.value == (user.encode() if allowed else b"admin's")
-    assert (entry.revision == before) != allowed
-
-
-async def test_the_supervisor_takes_its_leader_lease_a_controller_cannot(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    async with connect(server, "admin") as nc:  # admin makes the bucket (or finds it), free
-        kv = await LeaderLease(nc, STORE.stream, "supervisor", "admin", ttl=5.0).key_value()
-        await kv.purge("supervisor")
-    async with connect(server, "supervisor") as nc:
-        lease = LeaderLease(nc, STORE.stream, "supervisor", "supervisor-1", ttl=5.0)
-        await lease.take_once()
-        async with connect(server, "controller") as other:
-            usurper = LeaderLease(other, STORE.stream, "supervisor", "controller-1", ttl=5.0)
-            kv = await usurper.key_value()
-            with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-                await kv.delete("supervisor")
-        await lease.release()
-
-
-# -- the blobs: write-once -----------------------------------------------------------
-
-
-def _meta(name: str) -> str:
-    """The subject of a blob's description (the Object Store's layout)."""
-    return f"$O.{STORE.blob_bucket}.M.{base64.urlsafe_b64encode(name.encode()).decode()}"
-
-
-def _big(goal: str, fill: str = "x") -> TaskResult:
-    return TaskResult.new(
-        data=TaskResultData(worker="w", output=fill * 1_200_000),
-        goal_id=goal,
-        task_id="t",
-        producer="w",
-    )
-
-
-async def test_an_agent_cannot_overwrite_a_blob(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    goal = "g-blob"
-    big = _big(goal)
-    await admin_store.append(big)
-    ref = await admin_store.put_blob(encode(big))  # the reference the event's pointer has
-    stream = f"OBJ_{STORE.blob_bucket}"
-    info = await admin_store.nc.jetstream().stream_info(stream)
-    assert info.config.deny_delete and info.config.deny_purge
-    assert not info.config.allow_rollup_hdrs
-    async with connect(server, WORKER) as nc:
-        js = nc.jetstream(timeout=2.0)
-        objects = await js.object_store(STORE.blob_bucket)
-        # The Object Store's own overwrite (a description with a rollup): the broker refuses.
-        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-            await objects.put(ref.name, b"y" * ref.size)
-        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-            await js.purge_stream(stream)
-        with pytest.raises((nats.js.errors.Error, nats.errors.Error)):
-            await js.delete_msg(stream, 1)
-        # A description of other bytes, appended without a rollup: stored, never read.
-        forged = dict(name=ref.name, bucket=STORE.blob_bucket, nuid="forged", size=ref.size)
-        await js.publish(f"$O.{STORE.blob_bucket}.C.forged", b"y" * 1000, stream=stream)
-        await js.publish(_meta(ref.name), json.dumps({**forged, "chunks": 1}).encode())
-    reported: list[CorruptEventError] = []
-    events = [s.event async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)]
-    assert events == [big] and not reported
-    assert await admin_store.get_blob(ref) == encode(big)
-
-
-async def test_a_squatted_blob_name_is_skipped_and_a_good_copy_appended(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    goal = "g-squat"
-    big = _big(goal, "z")
-    ref = blob_ref(STORE.blob_bucket, encode(big))
-    await admin_store.put_blob(b"make the bucket" * 100)
-    stream = f"OBJ_{STORE.blob_bucket}"
-    async with connect(server, WORKER) as nc:  # a name is claimed before its bytes are written
-        js = nc.jetstream(timeout=2.0)
-        await js.publish(f"$O.{STORE.blob_bucket}.C.squat", b"y" * 1000, stream=stream)
-        squat = dict(name=ref.name, bucket=STORE.blob_bucket, nuid="squat", size=ref.size, chunks=1)
-        await js.publish(_meta(ref.name), json.dumps(squat).encode(), stream=stream)
-    await admin_store.append(big)
-    events = [s.event async for s in admin_store.read(goal_id=goal)]
-    assert events == [big]
-    assert await admin_store.get_blob(ref) == encode(big)
-
-
-async def test_a_blob_overwritten_in_an_old_bucket_is_reported_and_restored_by_its_writer(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    # A bucket made before blobs were write-once still takes rollups: the read checks the
-    # digest, reports the event and reads on; a retry of the event appends a good copy.
-    config = StoreConfig(blob_bucket="OLD_BLOBS")
-    await admin_store.nc.jetstream().create_object_store("OLD_BLOBS")
-    store = EventStore(admin_store.nc, config)
-    goal = "g-old-blob"
-    big = _big(goal, "o")
-    await store.append(big)
-    after = await store.append(
-        TaskProgress.new(
-            data=TaskProgressData(worker="w", percent=1.0), goal_id=goal, task_id="u", producer="w"
-        )
-    )
-    ref = blob_ref("OLD_BLOBS", encode(big))
-    async with connect(server, WORKER) as nc:
-        objects = await nc.jetstream(timeout=2.0).object_store("OLD_BLOBS")
-        # The purge of the old chunks is refused (the put times out) after the rollup.
-        with contextlib.suppress(nats.errors.TimeoutError):
-            await objects.put(ref.name, b"y" * ref.size)  # same size: only the digest tells
-    reported: list[CorruptEventError] = []
-    seqs = [s.seq async for s in store.read(goal_id=goal, on_corrupt=reported.append)]
-    assert seqs == [after.seq]  # the rest of the log is read
-    assert len(reported) == 1 and "digest" in reported[0].reason
-    again = await store.append(big)
-    assert again.duplicate
-    events = [s.event async for s in store.read(goal_id=goal)]
-    assert events[0] == big
