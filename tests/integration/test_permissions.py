@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +11,6 @@ from typing import Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -38,45 +36,16 @@ from callsheet.events.store import CorruptEventError, EventStore
 from callsheet.events.stream import StoreConfig
 from examples.eventsourcing_app.helpdesk import Helpdesk
 from tests.e2e.cli_support import cli
+from tests.integration.permissions_support import connect, secure_server
 from tests.support import assert_eventually
 
-ROLES = ("admin", "controller", "supervisor", "worker", "reviewer", "service", "application")
-PERMISSIONS = Path(__file__).parents[2] / "infra" / "permissions.conf"
-STORE = StoreConfig(stream="SECURE_EVENTS")  # the permissions assume the root "cs"
+STORE = StoreConfig()  # the shipped file names the default stream, root and blob bucket
+WORKER = "worker-backend"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
-    with pytest.MonkeyPatch.context() as patch:
-        for role in ROLES:
-            patch.setenv(f"CALLSHEET_{role.upper()}_PASSWORD", f"pw-{role}")
-        home = tmp_path_factory.mktemp("secure")
-        # The shipped permissions, on a server of the test's own (port, store).
-        (home / "permissions.conf").write_text(PERMISSIONS.read_text())
-        config = home / "server.conf"
-        config.write_text("include ./permissions.conf\n")
-        proc = NatsServerProcess(store_dir=home / "store", config_file=config)
-        proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@contextlib.asynccontextmanager
-async def connect(server: NatsServerProcess, role: str) -> AsyncIterator[Client]:
-    errors: list[Exception] = []
-
-    async def on_error(exc: Exception) -> None:
-        errors.append(exc)
-
-    nc = await nats.connect(
-        server.url, user=role, password=f"pw-{role}", error_cb=on_error, connect_timeout=5
-    )
-    try:
-        yield nc
-    finally:
-        await nc.close()
+    yield from secure_server(tmp_path_factory)
 
 
 @pytest.fixture
@@ -85,9 +54,9 @@ async def admin_store(server: NatsServerProcess) -> AsyncIterator[EventStore]:
         yield await EventStore.open(nc, STORE)
 
 
-def assigned(task: str) -> TaskAssigned:
+def assigned(task: str, role: str = "backend") -> TaskAssigned:
     return TaskAssigned.new(
-        data=TaskAssignedData(role="writer", lease_seconds=2),
+        data=TaskAssignedData(role=role, lease_seconds=2),
         goal_id="g",
         task_id=task,
         producer="x",
@@ -106,14 +75,14 @@ async def refused(store: EventStore, event: Any) -> None:
 async def test_a_wrong_password_is_refused(server: NatsServerProcess) -> None:
     with pytest.raises(Exception, match=r"(?i)authorization"):
         await nats.connect(
-            server.url, user="worker", password="nope", allow_reconnect=False, connect_timeout=5
+            server.url, user=WORKER, password="nope", allow_reconnect=False, connect_timeout=5
         )
 
 
 async def test_a_worker_reports_but_cannot_hand_out_work_or_accept_goals(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         result = TaskResult.new(
             data=TaskResultData(worker="w", output=1), goal_id="g", task_id="t1", producer="w"
@@ -141,7 +110,7 @@ async def test_a_worker_cannot_pass_a_goal_end_off_as_progress(
     progress = TaskProgress.new(
         data=TaskProgressData(worker="w", percent=5.0), goal_id=goal, task_id="t", producer="w"
     )
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         await refused(store, end)  # the goal's own subject is denied to a worker...
         subject = f"cs.ev.{goal}.task.t.~.task.progress"  # ...a progress subject is not
@@ -184,7 +153,7 @@ async def test_a_service_can_only_use_the_ingress(server: NatsServerProcess) -> 
 
 class Writer(Agent):
     kind = "worker"
-    role = "writer"
+    role = "backend"
     lease_seconds = 2.0
 
     @work()
@@ -192,10 +161,10 @@ class Writer(Agent):
         return f"written {event.task_id}"
 
 
-async def test_a_worker_agent_runs_under_the_worker_user(
+async def test_a_worker_agent_runs_under_its_roles_user(
     server: NatsServerProcess, admin_store: EventStore
 ) -> None:
-    async with connect(server, "worker") as nc:
+    async with connect(server, WORKER) as nc:
         store = await EventStore.open(nc, STORE)
         async with AgentRuntime(store, [Writer("writer-1")]):
             await admin_store.append(assigned("t-run"))
@@ -303,7 +272,7 @@ SABOTAGE = {
 }
 
 
-@pytest.mark.parametrize("role", ["worker", "controller", "reviewer", "application"])
+@pytest.mark.parametrize("role", [WORKER, "controller", "reviewer", "application"])
 @pytest.mark.parametrize("attempt", sorted(SABOTAGE))
 async def test_no_other_role_can_sabotage_the_supervisors_consumer(
     server: NatsServerProcess, admin_store: EventStore, role: str, attempt: str
@@ -328,36 +297,3 @@ async def test_the_supervisor_still_manages_its_own_consumer(
         await _pause(js)
         await js.resume_consumer(STORE.stream, SUPERVISOR_QUEUE)
         await _delete(js)
-
-
-async def test_an_overwritten_blob_is_reported_skipped_and_restored_by_its_writer(
-    server: NatsServerProcess, admin_store: EventStore
-) -> None:
-    goal = "g-blob"
-    big = TaskResult.new(
-        data=TaskResultData(worker="w", output="x" * 1_200_000),
-        goal_id=goal,
-        task_id="t",
-        producer="w",
-    )
-    await admin_store.append(big)
-    after = await admin_store.append(
-        TaskProgress.new(
-            data=TaskProgressData(worker="w", percent=1.0), goal_id=goal, task_id="u", producer="w"
-        )
-    )
-    ref = await admin_store.put_blob(encode(big))  # the reference the event's pointer has
-    async with connect(server, "worker") as nc:
-        objects = await nc.jetstream(timeout=2.0).object_store(STORE.blob_bucket)
-        # Not refused (see infra/README.md): only the purge of the old chunks is, after
-        # the new ones and the new description are stored, so the put times out.
-        with contextlib.suppress(nats.errors.TimeoutError):
-            await objects.put(ref.name, b"y" * ref.size)  # same size: only the digest tells
-    reported: list[CorruptEventError] = []
-    seqs = [s.seq async for s in admin_store.read(goal_id=goal, on_corrupt=reported.append)]
-    assert seqs == [after.seq]  # the rest of the log is read
-    assert len(reported) == 1 and "digest" in reported[0].reason
-    again = await admin_store.append(big)  # a retry of the same event restores the blob
-    assert again.duplicate
-    events = [s.event async for s in admin_store.read(goal_id=goal)]
-    assert events[0] == big
