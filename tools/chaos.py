@@ -9,8 +9,12 @@ three replicas) runs a gatekeeper, a controller, a supervisor and two workers pe
 each its own ``callsheet`` process. Goals are submitted through the gatekeeper's
 request-reply ingress (their acks recorded) while, at random intervals, one of them, or
 a broker node, is killed with SIGKILL and started again a moment later (never more than
-one broker node down). After ``--duration`` seconds the faults stop and the run waits
-for every goal to end (``--drain`` seconds at most), then checks, from the log alone:
+one broker node down). Cheaper faults come far more often (``tools.chaos_faults``;
+``--kills-only`` turns them off): a process or node paused with SIGSTOP for less than a
+lease, and the agents' connections to the cluster, which go through a TCP proxy, cut.
+A process that exits by itself is started again, as a process manager would, and
+counted. After ``--duration`` seconds the faults stop and the run waits for every goal
+to end (``--drain`` seconds at most), then checks, from the log alone:
 
 - every goal submitted ended exactly once (``goal.completed``);
 - every task of a goal that succeeded has exactly one ``task.result``;
@@ -20,6 +24,8 @@ for every goal to end (``--drain`` seconds at most), then checks, from the log a
   event id is stored twice.
 
 It writes the counts as JSON to ``--out`` and a Markdown table next to it (``.md``),
+with what explains a failure (``agent.error`` events, the last events of goals that did
+not end; ``--keep DIR`` keeps the processes' logs),
 and exits 1 if an invariant is broken. The README quotes the committed
 ``tools/chaos-latest.json`` (``tests/unit/test_chaos_report.py`` checks they agree).
 """
@@ -41,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -50,6 +57,7 @@ from ulid import ULID
 from callsheet.broker.cluster import LocalCluster
 from callsheet.crew import Supervisor
 from callsheet.events.catalog import (
+    AgentError,
     GoalCompleted,
     GoalSubmitted,
     GoalSubmittedData,
@@ -65,6 +73,7 @@ from callsheet.events.errors import StoreError
 from callsheet.events.store import EventStore, StoredEvent
 from callsheet.events.stream import StoreConfig
 from callsheet.projections import PROJECTIONS, replay_log
+from tools.chaos_faults import CuttingProxy, advertise_no_addresses, pause, resume
 
 __all__ = ["ChaosSupervisor", "main", "markdown", "run"]
 
@@ -75,7 +84,15 @@ WORKERS_PER_ROLE = 2
 IN_FLIGHT = 4
 """Goals running at once."""
 KINDS = ("worker", "supervisor", "controller", "gatekeeper", "broker")
+"""What a SIGKILL hits (a broker node, or one of the processes of that kind)."""
 WEIGHTS = (4, 1, 1, 1, 1)
+LIGHT = ("pause", "cut")
+"""The cheap faults (``tools.chaos_faults``): SIGSTOP pauses, cut connections."""
+PAUSE_EVERY = (0.05, 0.25)
+"""Seconds between two pauses (uniform); each lasts ``PAUSE_FOR``, well below the lease."""
+PAUSE_FOR = (0.05, 0.5)
+CUT_EVERY = (0.15, 0.45)
+"""Seconds between two connection cuts (uniform)."""
 CLI = [sys.executable, "-m", "callsheet.cli"]
 PROBE_GOAL = "chaos-probe"
 STEP_SECONDS = "0.3"
@@ -98,6 +115,8 @@ class Proc:
     args: list[str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    killed: bool = False
+    """Killed by the run, and not started again yet (else, not running means it exited)."""
 
     @property
     def running(self) -> bool:
@@ -106,18 +125,26 @@ class Proc:
     def start(self, env: dict[str, str]) -> None:
         if self.running:
             return  # never two of one process: a second would be a second supervisor
+        self.killed = False
         with self.log.open("ab") as sink:
             self.popen = subprocess.Popen(
                 [*CLI, *self.args], env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
             )
 
     def kill(self) -> None:
+        self.killed = True
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait()
 
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.running and self.popen is not None else None
+
     def stop(self) -> None:
+        self.killed = True
         if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGCONT)  # in case it is paused
             self.popen.send_signal(signal.SIGTERM)
             try:
                 self.popen.wait(15)
@@ -209,13 +236,16 @@ async def _probe(store: EventStore, stop: asyncio.Event, acks: dict[str, tuple[s
 
 @dataclass
 class Chaos:
-    """The run's processes, cluster and fault injector."""
+    """The run's processes, cluster and fault injectors."""
 
     cluster: LocalCluster
     procs: list[Proc]
     env: dict[str, str]
     rng: random.Random
+    proxy: CuttingProxy
     faults: collections.Counter[str] = field(default_factory=collections.Counter)
+    exits: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Processes that exited by themselves (started again, as a process manager would)."""
     broker_down: bool = False
 
     async def _later(self, delay: float, action: Any) -> None:
@@ -223,6 +253,7 @@ class Chaos:
         action()
 
     async def inject(self, stop: asyncio.Event, pending: list[asyncio.Task[None]]) -> None:
+        """SIGKILL a process or a broker node now and then; start it again a moment later."""
         while not stop.is_set():
             await asyncio.sleep(self.rng.uniform(0.5, 3.0))
             if stop.is_set():
@@ -252,6 +283,38 @@ class Chaos:
                 )
             self.faults[kind] += 1
 
+    async def pauses(
+        self, stop: asyncio.Event, pending: list[asyncio.Task[None]], rng: random.Random
+    ) -> None:
+        """SIGSTOP a running process or node for a moment (shorter than any lease)."""
+        while not stop.is_set():
+            await asyncio.sleep(rng.uniform(*PAUSE_EVERY))
+            pids = [p.pid for p in self.procs if p.pid is not None]
+            pids += [n.pid for n in self.cluster.nodes if n.running]
+            if stop.is_set() or not pids:
+                continue
+            pid = rng.choice(pids)
+            if pause(pid):
+                self.faults["pause"] += 1
+                later = self._later(rng.uniform(*PAUSE_FOR), lambda pid=pid: resume(pid))
+                pending.append(asyncio.create_task(later))
+
+    async def cuts(self, stop: asyncio.Event, rng: random.Random) -> None:
+        """Cut a live agent connection to the cluster now and then."""
+        while not stop.is_set():
+            await asyncio.sleep(rng.uniform(*CUT_EVERY))
+            if not stop.is_set() and self.proxy.cut(rng):
+                self.faults["cut"] += 1
+
+    async def keep_up(self, stop: asyncio.Event) -> None:
+        """Start again a process that exited by itself (and count it: it should not)."""
+        while not stop.is_set():
+            await asyncio.sleep(0.5)  # a process manager's check, not a wait for work
+            for proc in self.procs:
+                if not proc.running and not proc.killed and proc.popen is not None:
+                    self.exits[proc.kind] += 1
+                    proc.start(self.env)
+
 
 async def _check(
     store: EventStore, watch: Watch, acks: dict[str, tuple[str, int]]
@@ -274,10 +337,15 @@ async def _check(
     assigned: collections.Counter[tuple[str, str, int]] = collections.Counter()
     retries = 0
     succeeded: set[str] = set()
+    errors: collections.Counter[str] = collections.Counter()
+    last_types: dict[str, list[str]] = collections.defaultdict(list)
     for stored in events:
         event = stored.event
         key = (event.goal_id, event.task_id or "")
-        if isinstance(event, GoalCompleted):
+        last_types[event.goal_id] = [*last_types[event.goal_id][-5:], event.event_type]
+        if isinstance(event, AgentError):
+            errors[f"{event.data.agent}: {event.data.error.splitlines()[0][:160]}"] += 1
+        elif isinstance(event, GoalCompleted):
             completions[event.goal_id] += 1
             outcomes[event.data.outcome] += 1
             if event.data.outcome == "succeeded":
@@ -323,11 +391,20 @@ async def _check(
             "lost": sum(1 for i, (_, seq) in acks.items() if at.get(i) != seq),
             "duplicated": sum(n - 1 for n in ids.values() if n > 1),
         },
+        "agent_errors": dict(sorted(errors.items())),
+        "not_ended_goals_last_events": {
+            g: last_types[g] for g in sorted(goals) if completions[g] == 0
+        },
         "projections_equal_replay": bool(
             live_complete and fresh_board == watch.board and fresh_progress == watch.progress
         ),
         "live_resubscriptions": watch.resubscribed,
     }
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = urlsplit(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
 async def _iterate(events: list[StoredEvent]) -> Any:
@@ -357,9 +434,14 @@ def markdown(report: dict[str, Any]) -> str:
     faults = report["faults"]
     goals, tasks, events = report["goals"], report["tasks"], report["events"]
     by_kind = ", ".join(f"{kind} {faults.get(kind, 0)}" for kind in KINDS)
+    exits = report.get("exited_by_themselves", {})
     rows = [
         ("run", f"{report['duration_s']} s of faults, seed {report['seed']}"),
-        ("faults injected (SIGKILL)", f"{sum(faults.values())}: {by_kind}"),
+        ("faults injected", f"{sum(faults.values())}"),
+        ("SIGKILL", f"{sum(faults.get(k, 0) for k in KINDS)}: {by_kind}"),
+        (f"SIGSTOP pauses ({PAUSE_FOR[0]:g}-{PAUSE_FOR[1]:g} s)", f"{faults.get('pause', 0)}"),
+        ("connections cut", f"{faults.get('cut', 0)}"),
+        ("processes that exited by themselves", f"{sum(exits.values())}"),
         ("goals", f"{goals['submitted']} submitted, {goals['completed_once']} ended once, "
                   f"{goals['not_completed']} not ended, {goals['completed_twice']} twice"),
         ("tasks", f"{tasks['planned']} planned, {tasks['results']} results, "
@@ -376,8 +458,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[str, Any]:
-    """Run the chaos and return the report."""
+async def run(
+    duration: float, seed: int, drain: float, folder: Path, *, light: bool = True
+) -> dict[str, Any]:
+    """Run the chaos and return the report (``light``: pauses and cuts too, not only kills)."""
     rng = random.Random(seed)
     uid = str(ULID()).lower()
     config = StoreConfig(stream=f"CHAOS_{uid}", root=f"c{uid}", replicas=3)
@@ -393,9 +477,13 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
     env.pop("ANTHROPIC_AUTH_TOKEN", None)
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with LocalCluster(folder / "cluster", sync="always") as cluster:
+    cluster = LocalCluster(folder / "cluster", sync="always")
+    advertise_no_addresses(cluster.folder)  # clients come back through the proxy
+    with cluster:
         await cluster.wait_ready()
-        env["CALLSHEET_NATS_URL"] = cluster.url
+        proxy = CuttingProxy([_host_port(node.url) for node in cluster.nodes])
+        await proxy.start()
+        env["CALLSHEET_NATS_URL"] = proxy.url  # the agents' connections can be cut
         nc = await nats.connect(
             servers=cluster.url.split(","),
             max_reconnect_attempts=-1,
@@ -419,12 +507,17 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
                 )
         for proc in procs:
             proc.start(env)
-        chaos = Chaos(cluster, procs, env, rng)
+        chaos = Chaos(cluster, procs, env, rng, proxy)
         watch = Watch()
         stop_watch, stop_faults = asyncio.Event(), asyncio.Event()
         follower = asyncio.create_task(_follow(store, watch, stop_watch))
+        keeper = asyncio.create_task(chaos.keep_up(stop_watch))
         restarts: list[asyncio.Task[None]] = []
-        injector = asyncio.create_task(chaos.inject(stop_faults, restarts))
+        injectors = [asyncio.create_task(chaos.inject(stop_faults, restarts))]
+        if light:
+            rngs = [random.Random(seed * 7 + k) for k in (1, 2)]
+            injectors.append(asyncio.create_task(chaos.pauses(stop_faults, restarts, rngs[0])))
+            injectors.append(asyncio.create_task(chaos.cuts(stop_faults, rngs[1])))
         acks: dict[str, tuple[str, int]] = {}
         stop_probe = asyncio.Event()
         prober = asyncio.create_task(_probe(store, stop_probe, acks))
@@ -443,7 +536,7 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
             stop_faults.set()
             stop_probe.set()
             await prober
-            await injector
+            await asyncio.gather(*injectors)
             await asyncio.gather(*restarts)
             end = time.monotonic() + drain
             while time.monotonic() < end and not set(goals) <= watch.ended:  # noqa: ASYNC110
@@ -455,11 +548,13 @@ async def run(duration: float, seed: int, drain: float, folder: Path) -> dict[st
             prober.cancel()
             stop_watch.set()
             follower.cancel()
+            keeper.cancel()
             for proc in procs:
                 proc.stop()
+            await proxy.close()
             await nc.close()
     report = {"duration_s": duration, "seed": seed, "faults": dict(sorted(chaos.faults.items())),
-              **report}  # fmt: skip
+              "exited_by_themselves": dict(sorted(chaos.exits.items())), **report}  # fmt: skip
     report["invariants_broken"] = broken(report)
     return report
 
@@ -471,11 +566,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--drain", type=float, default=180.0, help="seconds to let goals end")
     parser.add_argument("--out", type=Path, default=Path("chaos.json"))
+    parser.add_argument(
+        "--kills-only", action="store_true", help="no pauses, no cut connections: SIGKILLs only"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the processes' logs and the cluster here"
+    )
     args = parser.parse_args(argv)
     # Stopped early: still stop every process of the run (the `finally` of run()).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="callsheet-chaos-") as tmp:
-        report = asyncio.run(run(args.duration, args.seed, args.drain, Path(tmp)))
+    light = not args.kills_only
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        report = asyncio.run(run(args.duration, args.seed, args.drain, args.keep, light=light))
+    else:
+        with tempfile.TemporaryDirectory(prefix="callsheet-chaos-") as tmp:
+            report = asyncio.run(run(args.duration, args.seed, args.drain, Path(tmp), light=light))
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))

@@ -207,6 +207,10 @@ class TaskRun:
         self._beats = 0
         self._lost: LeaseLost | None = None
         self._sent: set[str] = set()  # ids of the events appended by ``append``
+        # Ids this delivery appends to the task (fenced): only these are its own reports.
+        # The worker's name is not enough: a restarted process has the same name, and an
+        # earlier life's report (one that landed late) means the task moved on.
+        self._ours: set[str] = set()
         self._reactor = Reactor(loop.store, loop.agent, loop.stopping)
         self.span = live.delivery(loop.agent, loop.handler, assigned, self.delivery)
 
@@ -250,6 +254,7 @@ class TaskRun:
         if any(e.task_id != self.task_id or e.goal_id != self.assigned.goal_id for e in events):
             raise ValueError(f"a batch of reports must all be about task {self.task_id}")
         size = self.store.config.max_batch
+        self._ours.update(e.id for e in events)
         for start in range(0, len(events), size):
             chunk = events[start : start + size]
             async with self._lock:
@@ -273,6 +278,7 @@ class TaskRun:
 
     async def _append_fenced(self, event: Event) -> int:
         """Append ``event`` expecting the task's last known sequence; the lock is held."""
+        self._ours.add(event.id)
         while True:
             try:
                 done: Appended = await self._retry(
@@ -310,11 +316,12 @@ class TaskRun:
             goal_id=self.assigned.goal_id, task_id=self.task_id, from_seq=self.last_seq + 1
         ):
             event = later.event
-            if isinstance(event, TaskStarted) and (
-                event.data.worker != self.agent.name or event.data.attempt != self.delivery
-            ):
+            if event.id in self._ours:
+                self.last_seq = later.seq
+                continue
+            if isinstance(event, TaskStarted):
                 raise LeaseLost(f"task {self.task_id} was taken over by {event.data.worker}")
-            if _ends_assignment(event) and event.producer != self.agent.name:
+            if _ends_assignment(event):
                 raise LeaseLost(
                     f"task {self.task_id} moved on ({event.event_type})",
                     cancelled=isinstance(event, TaskCancelled),

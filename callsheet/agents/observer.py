@@ -33,6 +33,9 @@ log = logging.getLogger("callsheet.agents")
 FETCH_BATCH = 256
 """Most events taken by one fetch (and acked by one cumulative ack)."""
 
+HANDLER_RETRIES = 15
+"""Times a handler that met a passing outage is run again (some 20 s) before it counts as failed."""
+
 
 class ObserverLoop:
     """Feeds the log to an agent's ``@on`` handlers, in order, from where it stopped.
@@ -290,10 +293,34 @@ class ObserverLoop:
         self, handler: str, stored: StoredEvent, subject: str | None, span: live.Handling
     ) -> None:
         spec = self.agent.handlers[handler]
+        if not spec.matches(stored.event, subject):
+            return
+        attempt = 0
+        while True:
+            try:
+                await self._react(handler, stored, span, last_try=attempt >= HANDLER_RETRIES)
+                return
+            except Exception as exc:
+                # A passing outage (a lookup timing out in a failover) is no failure of
+                # the handler: recorded and acked, its reaction would be lost for good;
+                # raised, it would stop the agent. The same event is handled again.
+                if not is_transient(exc) or not await pause(attempt, self.stopping):
+                    raise  # stopping: not acked, so handled again after a restart
+                log.info("%s.%s: outage on %s, again: %r", self.agent.name, handler,
+                         stored.event.id, exc)  # fmt: skip
+                attempt += 1
+
+    async def _react(
+        self, handler: str, stored: StoredEvent, span: live.Handling, *, last_try: bool
+    ) -> None:
+        """Run the handler once and append its reaction; transient errors are raised.
+
+        A handler that raised a transient error on its ``last_try`` is recorded as
+        failed instead (it may time out by design): only the reaction's append is
+        tried for as long as the runtime runs.
+        """
         ctx = HandlerContext(self.agent, handler, stored, self.views)
         try:
-            if not spec.matches(stored.event, subject):
-                return
             span.begin()
             await getattr(self.agent, handler)(stored.event, ctx)
             await self._reactor.check(ctx.emitted)
@@ -304,6 +331,8 @@ class ObserverLoop:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if is_transient(exc) and not last_try:
+                raise
             log.warning("%s.%s failed on %s: %r", self.agent.name, handler, stored.event.id, exc)
             await self._failed(stored, handler, exc, span)
             return
@@ -311,7 +340,7 @@ class ObserverLoop:
             appended = await self._reactor.append_reaction(stored, ctx.emitted)
         except (StoreError, EventError) as exc:
             if is_transient(exc):
-                raise  # stopping during an outage: not acked, so handled again after a restart
+                raise
             # The reaction itself is invalid (e.g. breaks the catalog): record why.
             await self._failed(stored, handler, exc, span)
             return

@@ -120,24 +120,29 @@ class Reactor:
                     found = await self._already_stored(cause, events)
                     if found is not None:
                         return found
-                if len(events) == 1:
-                    done = [await self.store.append(events[0], traceparent=self._trace(events[0]))]
-                else:
-                    done = await self.store.append_batch(events)
+                try:
+                    if len(events) == 1:
+                        event = events[0]
+                        done = [await self.store.append(event, traceparent=self._trace(event))]
+                    else:
+                        done = await self.store.append_batch(events)
+                except DuplicateEventIdError:
+                    # Same ids, other bodies (a re-run stamps a new time): the reaction
+                    # was recorded by an earlier delivery of the cause; keep that one.
+                    found = await self._already_stored(cause, events)
+                    if found is not None:
+                        return found
+                    raise
                 return [
                     StoredEvent(d.seq, "", datetime.now(UTC), e)  # type: ignore[arg-type]
                     for d, e in zip(done, events, strict=True)
                 ]
             except DuplicateEventIdError:
-                # Same ids, other bodies (a re-run stamps a new time): the reaction
-                # was recorded by an earlier delivery of the cause; keep that one.
-                found = await self._already_stored(cause, events)
-                if found is not None:
-                    return found
                 raise
             except Exception as exc:
-                # A lost ack (``AppendTimeout``, a ``StoreError``) is a passing outage too:
-                # try again, the ids keep one copy; give up only when the runtime stops.
+                # A lost ack (``AppendTimeout``, a ``StoreError``) is a passing outage too,
+                # and so is the lookup of a recorded reaction timing out: try again, the
+                # ids keep one copy; give up only when the runtime stops.
                 if not is_transient(exc) or not await pause(attempt, self.stopping):
                     raise
                 attempt += 1

@@ -1,4 +1,5 @@
-"""A short chaos run: processes and a broker node SIGKILLed while the crew works."""
+"""A short chaos run: processes and a broker node SIGKILLed, processes paused and
+connections cut while the crew works."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert out.exists(), done.stderr
     report = json.loads(out.read_text())
     assert sum(report["faults"].values()) > 0
+    assert report["faults"].get("pause", 0) > 0
+    assert report["faults"].get("cut", 0) > 0
     assert report["goals"]["submitted"] > 0
+    # Every goal ended, exactly once (the supervisor used to die on a failover's timeout).
+    assert report["goals"]["completed_once"] == report["goals"]["submitted"], report[
+        "not_ended_goals_last_events"
+    ]
+    assert report["exited_by_themselves"] == {}
     assert report["events"]["acknowledged_to_chaos"] > 0
     assert report["events"]["lost"] == 0
     assert report["events"]["duplicated"] == 0
