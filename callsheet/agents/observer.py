@@ -97,6 +97,7 @@ class ObserverLoop:
             )
         self._ahead: set[int] = set()
         self._reactor = Reactor(store, agent, stopping)
+        self._handlers = agent.event_handlers()
         self._js: JetStreamContext = store.nc.jetstream()
         self.ready = asyncio.Event()
 
@@ -274,8 +275,12 @@ class ObserverLoop:
             return  # acked with the batch
         self._clean = False  # folded, not yet acked: no snapshot until it is
         self._fold(stored)
-        for spec in self.agent.event_handlers():
-            await self.dispatch(spec.name, stored, msg.subject)
+        event = stored.event
+        for spec in self._handlers:
+            # Most events are for none of the handlers: skip those by type before any
+            # span or context is made (``matches`` checks the rest, as before).
+            if not spec.types or isinstance(event, spec.types):
+                await self.dispatch(spec.name, stored, msg.subject)
         self.position = stored.seq
         self.handled += 1
         if self.snapshots is not None:

@@ -1,7 +1,8 @@
 """Specialist workers: one role each.
 
 A worker plans the task with the model, does it step by step with a checkpoint
-after every step, publishes the artifact and reports the result.
+after every step, then publishes the artifact and reports the result (in one
+atomic batch, with the context entry saying the task is done).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, ClassVar
 from callsheet.agents import Agent, WorkContext, work
 from callsheet.agents.recording import call_model
 from callsheet.events.catalog import (
+    ArtifactPublished,
+    ArtifactPublishedData,
     ContextUpdated,
     ContextUpdatedData,
     TaskAssigned,
@@ -115,15 +118,19 @@ class SpecialistWorker(Agent):
             await ctx.flush()
         content = "\n".join(f"- {s}" for s in steps)
         artifact_id = f"{ctx.task_id}-output"
-        await ctx.publish_artifact(
-            artifact_id,
-            f"{ctx.task_id}.md",
-            content,
-            media_type="text/markdown",
-            digest="sha256:" + hashlib.sha256(content.encode()).hexdigest(),
-            size=len(content.encode()),
+        # Queued, not sent: the runtime stores them with the result, in one atomic batch.
+        ctx.emit(
+            ArtifactPublished,
+            ArtifactPublishedData(
+                artifact_id=artifact_id,
+                name=f"{ctx.task_id}.md",
+                content=content,
+                media_type="text/markdown",
+                digest="sha256:" + hashlib.sha256(content.encode()).hexdigest(),
+                size=len(content.encode()),
+            ),
         )
-        await ctx.send(
+        ctx.emit(
             ContextUpdated,
             ContextUpdatedData(
                 key=f"progress.{ctx.task_id}",
