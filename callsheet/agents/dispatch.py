@@ -54,7 +54,7 @@ from callsheet.events.catalog import (
     TaskStartedData,
 )
 from callsheet.events.envelope import Event
-from callsheet.events.errors import ConcurrencyConflict, DuplicateEventIdError, EventError
+from callsheet.events.errors import ConcurrencyConflict, DuplicateEventIdError
 from callsheet.events.ids import derived_event_id
 from callsheet.events.store import Appended, CorruptEventError, EventStore, StoredEvent
 from callsheet.observability import live
@@ -247,35 +247,8 @@ class TaskRun:
         except TopologyViolation as exc:
             await self._reactor.refuse(self.stored, self.loop.handler, exc)
             raise
-        if any(not self._about_task(e) for e in events):
+        if any(e.task_id != self.task_id or e.goal_id != self.assigned.goal_id for e in events):
             raise ValueError(f"a batch of reports must all be about task {self.task_id}")
-        await self._append_chunks(events)
-
-    async def finish(self, events: list[Event]) -> None:
-        """Append the delivery's last events (what was queued, then the result) atomically.
-
-        One round trip instead of one per event: the events about the task are fenced
-        on its sequence as any report; others (a goal-level context entry) go in the
-        same atomic batch, in order (chunks of the store's ``max_batch``).
-
-        Raises:
-            TopologyViolation: The agent may not emit one of them (recorded as an ``agent.error``).
-            LeaseLost: The task moved on without this worker.
-        """
-        if len(events) == 1:
-            await self.append(events[0])  # alone: a plain append (with its trace context)
-            return
-        try:
-            await self._reactor.check(events)
-        except TopologyViolation as exc:
-            await self._reactor.refuse(self.stored, self.loop.handler, exc)
-            raise
-        await self._append_chunks(events)
-
-    def _about_task(self, event: Event) -> bool:
-        return event.task_id == self.task_id and event.goal_id == self.assigned.goal_id
-
-    async def _append_chunks(self, events: list[Event]) -> None:
         size = self.store.config.max_batch
         for start in range(0, len(events), size):
             chunk = events[start : start + size]
@@ -285,26 +258,17 @@ class TaskRun:
             self.span.reacted(chunk)
 
     async def _append_chunk(self, chunk: list[Event]) -> None:
-        """Append one atomic chunk expecting the task's last known sequence; the lock is held.
-
-        Only the task's own events move the fence (``last_seq``): another entity's
-        sequence says nothing about the task's.
-        """
+        """Append one atomic chunk expecting the task's last known sequence; the lock is held."""
         key = (self.assigned.goal_id, self.task_id)
-        mine = [self._about_task(e) for e in chunk]
-        fenced = any(mine)
         while True:
             try:
                 done: list[Appended] = await self._retry(
-                    lambda: self.store.append_batch(
-                        chunk, expected={key: self.last_seq} if fenced else None
-                    )
+                    lambda: self.store.append_batch(chunk, expected={key: self.last_seq})
                 )
             except ConcurrencyConflict:
                 await self._catch_up()
                 continue
-            own = [a.seq for a, m in zip(done, mine, strict=True) if m]
-            self.last_seq = max([self.last_seq, *own])
+            self.last_seq = max(self.last_seq, *(a.seq for a in done))
             return
 
     async def _append_fenced(self, event: Event) -> int:
@@ -497,6 +461,10 @@ class TaskRun:
         try:
             async with scope:
                 output = await handler(self.assigned, ctx)
+                # Events queued with ``ctx.emit`` (not sent) are appended now, in order.
+                for event in list(ctx.emitted):
+                    if event.id not in self._sent:
+                        await self.append(event)
         except (LeaseLost, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -511,19 +479,7 @@ class TaskRun:
             return
         await starting  # its failure (LeaseLost) cancels this task instead
         if not any(isinstance(e, TaskResult) for e in ctx.emitted):
-            ctx.emit(TaskResult, result_data(self.agent, output))
-        # Events queued with ``ctx.emit`` (not sent), then the result: one atomic batch.
-        try:
-            await self.finish([e for e in ctx.emitted if e.id not in self._sent])
-        except (TopologyViolation, EventError) as exc:
-            # What the handler queued cannot be stored (nor, with it, the result): its failure.
-            log.warning(
-                "%s: task %s: its events were refused: %r", self.agent.name, self.task_id, exc
-            )
-            failed = handler_failure(self.agent, self.delivery, exc)
-            await self.append(self._event(TaskFailed, failed, "failed"))
-            await self._settle(self.msg.term)
-            return
+            await ctx.send(TaskResult, result_data(self.agent, output))
         # A lost ack only means a redelivery, which finds the result and drops the task.
         await self._settle(self.msg.ack)
 
