@@ -100,6 +100,9 @@ class ObserverLoop:
             )
         self._ahead: set[int] = set()
         self._reactor = Reactor(store, agent, stopping)
+        self._handlers = agent.event_handlers()
+        self._acking: asyncio.Future[Any] | None = None
+        """The cumulative ack of the last batch, while the server has not confirmed it."""
         self._js: JetStreamContext = store.nc.jetstream()
         self.ready = asyncio.Event()
 
@@ -227,21 +230,28 @@ class ObserverLoop:
         try:
             while not self.stopping.is_set():
                 msgs, attempt = await fetch_batch(psub, FETCH_BATCH, self.stopping, attempt)
+                await self._acked()  # the last batch's ack, confirmed while this fetch ran
                 await self._batch(msgs)
                 if self.snapshots is not None and self.snapshots.pacer.due:
+                    await self._acked()  # never a snapshot past the ack floor
                     await self.snapshots.save(self.position, self.views, self._ahead)
         finally:
-            await psub.unsubscribe()
-            if self.snapshots is not None and self.stopping.is_set() and self._clean:
-                # A clean stop, between events: the state is exactly as of ``position``.
-                await self.snapshots.save(self.position, self.views, self._ahead)
+            try:
+                await self._acked()
+            finally:
+                await psub.unsubscribe()
+                if self.snapshots is not None and self.stopping.is_set() and self._clean:
+                    # A clean stop, between events: the state is exactly as of ``position``.
+                    await self.snapshots.save(self.position, self.views, self._ahead)
 
     async def _batch(self, msgs: list[Msg]) -> None:
         """Handle the events of one fetch in order, then ack them all with one cumulative ack.
 
         The consumer acks ``ALL``: acking the last handled message acks every one
-        before it, so a fetch costs one round trip, not one per event. Stopping
-        (or a failure) part way acks what was handled; the rest is delivered again.
+        before it, so a fetch costs one round trip, not one per event. That round
+        trip overlaps the next fetch: its confirmation is awaited (``_acked``) once
+        the next fetch returns, before a snapshot, and on stopping. Stopping (or a
+        failure) part way acks what was handled; the rest is delivered again.
         """
         last: Msg | None = None
         try:
@@ -252,8 +262,15 @@ class ObserverLoop:
                 last = msg
         finally:
             if last is not None:
-                await self._retrying(last.ack_sync)
+                await self._acked()
+                self._acking = asyncio.ensure_future(self._retrying(last.ack_sync))
         self._clean = True
+
+    async def _acked(self) -> None:
+        """Wait for the ack under way, if any (its failure is raised here)."""
+        acking, self._acking = self._acking, None
+        if acking is not None:
+            await acking
 
     async def _retrying(self, step: Any) -> Any:
         attempt = 0
@@ -277,8 +294,12 @@ class ObserverLoop:
             return  # acked with the batch
         self._clean = False  # folded, not yet acked: no snapshot until it is
         self._fold(stored)
-        for spec in self.agent.event_handlers():
-            await self.dispatch(spec.name, stored, msg.subject)
+        event = stored.event
+        for spec in self._handlers:
+            # Most events are for none of the handlers: skip those by type before any
+            # span or context is made (``matches`` checks the rest, as before).
+            if not spec.types or isinstance(event, spec.types):
+                await self.dispatch(spec.name, stored, msg.subject)
         self.position = stored.seq
         self.handled += 1
         if self.snapshots is not None:

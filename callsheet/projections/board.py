@@ -59,6 +59,7 @@ from callsheet.projections._common import (
     per_goal_bulk,
 )
 from callsheet.projections._common import evolve as replace
+from callsheet.projections._ordered import OrderedPMap
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -190,14 +191,26 @@ def initial() -> Board:
     return Board()
 
 
+SMALL_BOARD = 64
+"""Up to this many cards a board's ``tasks`` is a ``dict`` copied on write (cheapest
+when small); beyond it, an ``OrderedPMap``: one card set in O(log n), not an O(n)
+copy per event. Either way a ``Mapping`` in order of appearance, equal by content."""
+
+
+def _put(tasks: Mapping[str, TaskCard], cards: list[TaskCard]) -> Mapping[str, TaskCard]:
+    """``tasks`` with ``cards`` set (new ones last); ``tasks`` itself is untouched."""
+    if type(tasks) is dict and len(tasks) + len(cards) <= SMALL_BOARD:
+        return {**tasks, **{c.task_id: c for c in cards}}
+    return OrderedPMap.of(tasks).update((c.task_id, c) for c in cards)
+
+
 def _card(board: Board, task_id: str) -> TaskCard:
     return board.tasks.get(task_id) or TaskCard(task_id=task_id)
 
 
 def _from_plan(board: Board, planned: list[PlannedTask], event_id: str) -> Board:
-    tasks = dict(board.tasks)
-    for p in planned:
-        tasks[p.task_id] = replace(
+    cards = [
+        replace(
             _card(board, p.task_id),
             title=p.title,
             role=p.role,
@@ -208,7 +221,9 @@ def _from_plan(board: Board, planned: list[PlannedTask], event_id: str) -> Board
             inputs=p.inputs,
             context_keys=tuple(p.context_keys),
         )
-    return replace(board, tasks=tasks)
+        for p in planned
+    ]
+    return replace(board, tasks=_put(board.tasks, cards))
 
 
 def _renew(card: TaskCard, event: Event, worker: str) -> dict[str, Any]:
@@ -236,16 +251,17 @@ def _goal_event(board: Board, event: Event) -> Board | None:
     if isinstance(event, Replanned):
         board = replace(board, plan_version=max(board.plan_version, event.data.plan_version))
         board = _from_plan(board, event.data.added, event.id)
-        tasks = dict(board.tasks)
-        for task_id in event.data.removed:
-            tasks[task_id] = replace(
+        removed = [
+            replace(
                 _card(board, task_id),
                 status="cancelled",
                 lease_expires_at=None,
                 reason=f"removed by replan: {event.data.reason}",
                 last_event_id=event.id,
             )
-        return replace(board, tasks=tasks)
+            for task_id in event.data.removed
+        ]
+        return replace(board, tasks=_put(board.tasks, removed))
     return None
 
 
@@ -388,8 +404,15 @@ def fold(board: Board, event: Event) -> Board:
         if changes is None:
             return _copy_board(board, goal_id=goal_id, events=events)
         card = _copy_card(card, last_event_id=event.id, **changes)
-    tasks = {**board.tasks, task_id: card}  # ``assoc``, inline: this fold is hot
-    return _task_board(board, goal_id, events, tasks)
+    tasks = board.tasks
+    # ``assoc``, inline (this fold is hot): a copy while small, O(log n) once large.
+    if type(tasks) is dict and len(tasks) < SMALL_BOARD:
+        new: Mapping[str, TaskCard] = {**tasks, task_id: card}
+    elif type(tasks) is OrderedPMap:
+        new = tasks.set(task_id, card)
+    else:
+        new = OrderedPMap(tasks).set(task_id, card)
+    return _task_board(board, goal_id, events, new)
 
 
 def initial_all() -> GoalMap[Board]:

@@ -49,6 +49,7 @@ from pyrsistent import PMap
 from callsheet.events.blobs import digest_of
 from callsheet.projections import Projection
 from callsheet.projections._common import cycles_paused
+from callsheet.projections._ordered import OrderedPMap
 
 __all__ = [
     "Codec",
@@ -189,8 +190,8 @@ def state_type(projection: Projection[S]) -> Any:
 
 
 def _plain(value: object) -> object:
-    """Persistent maps are written as plain maps (and read back as dicts)."""
-    if isinstance(value, PMap):
+    """Persistent maps are written as plain maps, in order (and read back as dicts)."""
+    if isinstance(value, PMap | OrderedPMap):
         return dict(value)
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 

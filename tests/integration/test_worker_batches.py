@@ -1,4 +1,9 @@
-"""A specialist worker reports each step in one round trip: checkpoint and progress together."""
+"""A specialist worker reports each step as its checkpoint, then its progress, by plain appends.
+
+Not one atomic batch per step: the server stages every atomic batch in synced files
+of its own, which costs several times two plain appends and holds up the stream's
+other appends meanwhile (the crew benchmark went from about 70 to 340 tasks/s).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from callsheet.models import OfflineModel
 from tests.support import assert_eventually
 
 
-async def test_each_step_is_one_atomic_batch(store: EventStore, monkeypatch: Any) -> None:
+async def test_each_step_is_a_checkpoint_then_its_progress_without_a_batch(
+    store: EventStore, monkeypatch: Any
+) -> None:
     batches: list[int] = []
     original = EventStore.append_batch
 
@@ -44,4 +51,5 @@ async def test_each_step_is_one_atomic_batch(store: EventStore, monkeypatch: Any
         after = events[i + 1]
         assert isinstance(after, TaskProgress)
         assert after.data.note == getattr(events[i].data, "note", None)
-    assert batches.count(2) >= len(checkpoints)  # one batch per step
+    assert len(checkpoints) == len([e for e in events if isinstance(e, TaskProgress)])
+    assert batches == []  # no atomic batch on the way
