@@ -79,6 +79,8 @@ _CLASSES = {
     INTEGRATOR: "callsheet.review:Integrator",
 }
 _HINT_AFTER = 15.0
+DEFAULT_LINES_PER_TASK = 4000
+"""Lines of an analysis task when ``--lines-per-task`` is not given."""
 _DETECTOR = "review-conflicts-1"
 
 
@@ -289,7 +291,13 @@ def _summary(goal: str, state: Findings, events: list[StoredEvent], lease: float
     show_default=True,
     help="auto: a small codebase goes to one worker; perspective: a task per perspective.",
 )
-@click.option("--lines-per-task", type=click.IntRange(min=100), default=4000, show_default=True)
+@click.option(
+    "--lines-per-task",
+    type=click.IntRange(min=100),
+    default=None,
+    help="Cut analysis tasks by this many lines (4000 by default); given, the plan is not "
+    "capped at the tasks the analysts can run at once.",
+)
 @click.option("--tool-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True)
 @click.option("--python", "python", default=None, help="Python to run the project's tests with.")
 @budget_options
@@ -337,7 +345,7 @@ def review(
     workers: int,
     perspectives: str,
     split: str,
-    lines_per_task: int,
+    lines_per_task: int | None,
     tool_timeout: float,
     python: str | None,
     max_tokens: int | None,
@@ -375,9 +383,14 @@ def review(
         path=str(target),
         perspectives=wanted,  # type: ignore[arg-type]
         split=split,  # type: ignore[arg-type]
-        lines_per_task=lines_per_task,
-        # Analysts started here run their tasks at once, up to the cores: no more tasks than that.
-        slots=min(workers * AnalystWorker.max_in_flight, os.cpu_count() or 1) if workers else None,
+        lines_per_task=lines_per_task or DEFAULT_LINES_PER_TASK,
+        # Analysts started here run their tasks at once, up to the cores: no more tasks
+        # than that, unless the user chose the tasks' size.
+        slots=(
+            min(workers * AnalystWorker.max_in_flight, os.cpu_count() or 1)
+            if workers and lines_per_task is None
+            else None
+        ),
         tool_timeout=tool_timeout,
         python=python,
         per_rule=per_rule,
