@@ -73,6 +73,19 @@ async def leader_of(nc: Client, stream: str, deadline: float = 30.0) -> str:
         await asyncio.sleep(0.1)  # retry interval, bounded by the deadline
 
 
+async def all_replicas_current(nc: Client, stream: str, deadline: float = 30.0) -> None:
+    """Wait until every replica of ``stream`` has every message (none lags behind)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while True:
+        info = await patiently(lambda: nc.jetstream(timeout=2).stream_info(stream))
+        replicas = (info.cluster.replicas or []) if info.cluster else []
+        if len(replicas) == 2 and all(r.current and not r.lag for r in replicas):
+            return
+        assert loop.time() < end, f"the replicas of {stream} did not catch up: {replicas}"
+        await asyncio.sleep(0.1)  # retry interval, bounded by the deadline
+
+
 async def test_killing_the_stream_leader_during_appends_loses_and_duplicates_nothing(
     cluster: LocalCluster, cnc: Client
 ) -> None:
@@ -220,6 +233,7 @@ async def test_a_read_waits_out_a_cluster_without_quorum(
         data=TaskProgressData(worker="w", percent=1.0), goal_id="g", task_id="t", producer="test"
     )
     await store.append(event)
+    await all_replicas_current(cnc, config.stream)  # what is tested is the wait, not staleness
 
     async def read_all() -> list[str]:
         return [s.event.id async for s in store.read(goal_id="g")]
